@@ -1,0 +1,67 @@
+"""Helpers shared by the ``hwnas`` subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from hwnas.errors import ConfigError
+
+
+# -- shared argument helpers -----------------------------------------------------------
+def add_json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+
+def add_shape_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "input shape", "where the input shape and number of classes come from"
+    )
+    group.add_argument(
+        "--data",
+        default=None,
+        help="dataset: 'digits' (default), or a .npz file, image folder, CIFAR-10 or MNIST "
+        "directory (optionally prefixed npz:, imagefolder:, cifar10:, mnist:)",
+    )
+    group.add_argument(
+        "--input-shape", default=None, metavar="C,H,W", help="input shape instead of --data"
+    )
+    group.add_argument(
+        "--classes", type=int, default=None, help="number of classes (with --input-shape)"
+    )
+
+
+def parse_shape(text: str) -> tuple[int, int, int]:
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise ConfigError("--input-shape", "three positive integers C,H,W", text) from None
+    if len(values) != 3 or min(values) < 1:
+        raise ConfigError("--input-shape", "three positive integers C,H,W", text)
+    return values  # type: ignore[return-value]
+
+
+def resolve_shape(args: argparse.Namespace) -> tuple[tuple[int, int, int], int, str]:
+    """Input shape, number of classes, and where they came from."""
+    if args.input_shape is not None:
+        if args.data is not None:
+            raise ConfigError("--input-shape", "either --data or --input-shape, not both")
+        if args.classes is None:
+            raise ConfigError("--classes", "a number of classes (required with --input-shape)")
+        if args.classes < 2:
+            raise ConfigError("--classes", "an integer >= 2", args.classes)
+        return parse_shape(args.input_shape), args.classes, "--input-shape"
+    if args.classes is not None:
+        raise ConfigError("--classes", "to be used together with --input-shape")
+    from hwnas.data import load_dataset
+
+    dataset = load_dataset(args.data or "digits", seed=getattr(args, "seed", 0))
+    return dataset.input_shape, dataset.num_classes, dataset.name
+
+
+def emit(args: argparse.Namespace, payload: Any, text: str) -> None:
+    if args.json:
+        print(json.dumps(payload, indent=2))
+    else:
+        print(text)
