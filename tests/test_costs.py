@@ -51,3 +51,26 @@ def test_nb201_extremes_match_the_paper(op, published_params_m, published_macs_m
     # The paper rounds to two (params) and one-to-two (FLOPs) significant decimals.
     assert costs.params / 1e6 == pytest.approx(published_params_m, rel=0.02, abs=0.005)
     assert costs.macs / 1e6 == pytest.approx(published_macs_m, rel=0.02)
+
+
+@pytest.mark.parametrize("shape", [(1, 8, 8), (3, 32, 32), (3, 7, 9), (3, 1, 1), (3, 64, 48)])
+def test_fast_costs_equal_fvcore(space, shape) -> None:
+    import numpy as np
+
+    from hwnas.costs import count_costs_fast
+
+    rng = np.random.default_rng(sum(shape))
+    for _ in range(4):
+        arch = space.sample(rng)
+        model = build_model(space, arch, shape, 10)
+        assert count_costs_fast(space, arch, shape, 10) == count_costs(model, shape)
+
+
+def test_odd_input_sizes_build_and_export_for_nb201(tmp_path) -> None:
+    from hwnas.onnx_export import export_onnx, onnx_parity
+
+    space = NB201Space()
+    model = build_model(space, space.from_index(1), (3, 7, 9), 10).eval()
+    assert model(torch.zeros(2, 3, 7, 9)).shape == (2, 10)
+    path = export_onnx(model, tmp_path / "odd.onnx", (3, 7, 9))
+    assert onnx_parity(model, path, torch.zeros(2, 3, 7, 9)) <= 1e-4

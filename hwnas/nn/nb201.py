@@ -76,7 +76,8 @@ class ResidualReduction(nn.Module):
         self.conv_a = ReLUConvBN(c_in, c_out, 3, 2)
         self.conv_b = ReLUConvBN(c_out, c_out, 3, 1)
         self.downsample = nn.Sequential(
-            nn.AvgPool2d(kernel_size=2, stride=2, padding=0),
+            # ceil_mode keeps odd sizes aligned with conv_a; identical to the paper for even ones.
+            nn.AvgPool2d(kernel_size=2, stride=2, padding=0, ceil_mode=True),
             nn.Conv2d(c_in, c_out, kernel_size=1, bias=False),
         )
 
