@@ -8,7 +8,6 @@ horizontal flips for natural images). Training never reads the test split; only
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from collections.abc import Sequence
@@ -21,6 +20,7 @@ from torch import nn
 
 from hwnas.data import Dataset, Split
 from hwnas.errors import ConfigError
+from hwnas.progress import maybe, progress_bar
 from hwnas.spaces.base import Arch, SearchSpace
 
 OPTIMIZERS = ("sgd", "adamw")
@@ -172,13 +172,13 @@ def train_model(
     )
     history: list[dict[str, float]] = []
     started = time.perf_counter()
-    bar = _progress(progress)
+    bar = progress_bar(progress)
     train_loss = float("nan")
     # Dropout draws from the global generator: fork it so that training is deterministic for
     # ``seed`` and leaves the caller's random state alone.
     with (
         torch.random.fork_rng(devices=[]),
-        bar if bar is not None else contextlib.nullcontext(),
+        maybe(bar),
     ):
         torch.manual_seed(seed)
         task = bar.add_task(description, total=recipe.epochs) if bar is not None else None
@@ -286,25 +286,3 @@ def _make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
 def _check_int(field: str, value: object, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigError(field, f"an integer >= {minimum}", value)
-
-
-def _progress(enabled: bool) -> Any:
-    """A rich progress bar on stderr, or ``None`` when progress display is off."""
-    if not enabled:
-        return None
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-    )

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from hwnas.errors import HwnasError
 
-COMMAND_MODULES = ("hwnas.cli.space", "hwnas.cli.train")
+COMMAND_MODULES = ("hwnas.cli.space", "hwnas.cli.train", "hwnas.cli.profile", "hwnas.cli.search")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,11 +8,21 @@ from hwnas.evaluators.base import (
     list_evaluators,
     register_evaluator,
 )
+from hwnas.evaluators.cache import CachedEvaluator, EvalCache, cache_key
+from hwnas.evaluators.standalone import StandaloneEvaluator
+from hwnas.evaluators.surrogate import SurrogateEvaluator
+from hwnas.evaluators.tabular import TabularEvaluator
 
 __all__ = [
     "EVALUATORS",
+    "CachedEvaluator",
+    "EvalCache",
     "EvalResult",
     "Evaluator",
+    "StandaloneEvaluator",
+    "SurrogateEvaluator",
+    "TabularEvaluator",
+    "cache_key",
     "create_evaluator",
     "list_evaluators",
     "register_evaluator",

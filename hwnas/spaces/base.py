@@ -70,6 +70,14 @@ class SearchSpace(abc.ABC):
     def config(self) -> dict[str, Any]:
         """The constructor arguments, JSON-serialisable (``type(self)(**config())``)."""
 
+    @abc.abstractmethod
+    def smallest(self) -> Arch:
+        """The cheapest architecture (fewest MACs), for budgets and sandwich training."""
+
+    @abc.abstractmethod
+    def largest(self) -> Arch:
+        """The most expensive architecture (most MACs)."""
+
     # -- derived behaviour --------------------------------------------------------------
     @property
     def n_dims(self) -> int:

@@ -125,6 +125,14 @@ class NB201Space(SearchSpace):
     def config(self) -> dict[str, Any]:
         return {"channels": list(self.channels), "cells_per_stage": self.cells_per_stage}
 
+    def smallest(self) -> NB201Arch:
+        """The cheapest cell (no convolution on any edge)."""
+        return NB201Arch(("none",) * len(EDGES))
+
+    def largest(self) -> NB201Arch:
+        """The most expensive cell (3x3 convolutions on every edge)."""
+        return NB201Arch(("nor_conv_3x3",) * len(EDGES))
+
     # -- the official benchmark index ----------------------------------------------------
     def index(self, arch: Arch) -> int:
         """The official NAS-Bench-201 index of ``arch`` (0..15624)."""

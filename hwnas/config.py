@@ -1,0 +1,185 @@
+"""Search configuration: YAML validated once, at the edge, with messages naming the field.
+
+A config maps onto explicit keyword constructors: each component section has a ``name``
+(resolved through its registry) and the rest of its keys are that component's keyword
+arguments, e.g. ``strategy: {name: nsga2, population: 20}``. See ``configs/`` for
+documented examples.
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from hwnas.errors import ConfigError
+from hwnas.objectives import Budget, parse_budget, parse_objectives
+
+
+class _Section(BaseModel):
+    """A section whose extra keys are keyword arguments of the component it names."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str
+
+    def options(self) -> dict[str, Any]:
+        """The component's keyword arguments (every key but ``name``)."""
+        return dict(self.model_extra or {})
+
+
+class SpaceSection(_Section):
+    name: str = "mbconv"
+
+
+class StrategySection(_Section):
+    name: str = "nsga2"
+
+
+class EvaluatorSection(_Section):
+    name: str = "supernet"
+
+
+class ExecutorSection(_Section):
+    name: str = "inline"
+
+
+class DataSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = "digits"
+    seed: int = 0
+    val_fraction: float = Field(default=0.15, gt=0, lt=1)
+    test_fraction: float = Field(default=0.2, gt=0, lt=1)
+
+
+class DeviceSection(BaseModel):
+    """The target device: a fitted latency predictor, or how to profile the device."""
+
+    model_config = ConfigDict(extra="forbid")
+    predictor: str | None = None
+    runtime: str = "onnxruntime-cpu"
+    threads: int = Field(default=1, ge=1)
+    batch: int = Field(default=1, ge=1)
+    profile_archs: int = Field(default=150, ge=10)
+
+
+class TerminationSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    evaluations: int = Field(default=100, ge=1)
+    seconds: float | None = Field(default=None, gt=0)
+    hv_patience: int | None = Field(default=None, ge=1)
+
+
+class SearchConfig(BaseModel):
+    """The whole search configuration."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = "search"
+    seed: int = 0
+    space: SpaceSection = SpaceSection()
+    data: DataSection = DataSection()
+    device: DeviceSection | None = None
+    objectives: list[str] = ["error", "latency_ms"]
+    budgets: list[str] = []
+    strategy: StrategySection = StrategySection()
+    evaluator: EvaluatorSection = EvaluatorSection()
+    executor: ExecutorSection = ExecutorSection()
+    termination: TerminationSection = TerminationSection()
+    batch_size: int = Field(default=10, ge=1)
+
+    @field_validator("objectives")
+    @classmethod
+    def _objectives(cls, value: list[str]) -> list[str]:
+        return list(parse_objectives(value))
+
+    @field_validator("budgets")
+    @classmethod
+    def _budgets(cls, value: list[str]) -> list[str]:
+        return [str(parse_budget(b)) for b in value]
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not value or not all(ch.isalnum() or ch in "-_." for ch in value):
+            raise ValueError("expected letters, digits, '-', '_' or '.'")
+        return value
+
+    def parsed_budgets(self) -> tuple[Budget, ...]:
+        """The budgets as :class:`Budget` values."""
+        return tuple(parse_budget(b) for b in self.budgets)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The validated config as plain data (defaults filled in)."""
+        return self.model_dump(mode="json")
+
+
+def validate_config(data: Any, source: str = "config") -> SearchConfig:
+    """Validate plain data; raises :class:`ConfigError` naming the first bad field."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(source, "a mapping of settings", type(data).__name__)
+    try:
+        config = SearchConfig.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or source
+        message = first["msg"].removeprefix("Value error, ")
+        raise ConfigError(field, message, first.get("input")) from None
+    _check_components(config)
+    return config
+
+
+def load_config(path: str | Path) -> SearchConfig:
+    """Read and validate a YAML config file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError("config", "an existing YAML file", str(path))
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise ConfigError("config", f"valid YAML ({error})", str(path)) from None
+    return validate_config(data, str(path))
+
+
+def _check_components(config: SearchConfig) -> None:
+    """Names resolve through their registries and options match the constructors."""
+    from hwnas.evaluators import EVALUATORS
+    from hwnas.executors import EXECUTORS
+    from hwnas.spaces import SPACES
+    from hwnas.strategies import STRATEGIES
+
+    for section, registry, skip in (
+        ("space", SPACES, ()),
+        ("strategy", STRATEGIES, ()),
+        ("evaluator", EVALUATORS, ("space", "dataset")),
+        ("executor", EXECUTORS, ("factory",)),
+    ):
+        part: _Section = getattr(config, section)
+        try:
+            factory = registry.get(part.name)
+        except ConfigError:
+            raise ConfigError(
+                f"{section}.name", f"one of {', '.join(registry.names())}", part.name
+            ) from None
+        params = inspect.signature(factory).parameters
+        accepts_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
+        for key in part.options():
+            if not accepts_any and (key not in params or key in skip):
+                known = [k for k in params if k not in skip and k != "self"]
+                raise ConfigError(
+                    f"{section}.{key}",
+                    f"an option of {section} {part.name!r} ({', '.join(known) or 'none'})",
+                    key,
+                )
+    uses_latency = "latency_ms" in config.objectives or any(
+        b.metric == "latency_ms" for b in config.parsed_budgets()
+    )
+    if uses_latency and config.device is None:
+        raise ConfigError(
+            "device",
+            "a device section (a predictor, or a runtime to profile) for "
+            "latency_ms objectives and budgets",
+        )

@@ -1,0 +1,257 @@
+"""Runs: a validated config becomes a run folder; a run folder resumes.
+
+``runs/<id>/`` holds ``config.yaml`` (the validated config, defaults filled in),
+``run.db`` (the run store: versions, device fingerprint, every candidate) and, when the
+search ends, ``pareto.json``. A run folder is created under a temporary name and renamed
+once its config and store are written, so a bad config or a crash during set-up leaves no
+half-written run.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import platform
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hwnas.config import SearchConfig, load_config, validate_config
+from hwnas.errors import ConfigError, HwnasError
+from hwnas.io import atomic_write_json, atomic_write_text
+from hwnas.search import CheapMetrics, SearchResult, run_search
+from hwnas.store import RunStore
+
+
+@dataclass
+class SearchRun:
+    """A finished (or stopped) search and where its files are."""
+
+    path: Path
+    result: SearchResult
+    config: SearchConfig
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able summary."""
+        return {"run": str(self.path), **self.result.to_dict()}
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and the libraries a result depends on."""
+    import numpy
+    import torch
+
+    from hwnas import __version__
+
+    out = {
+        "hwnas": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+    }
+    for name in ("onnx", "onnxruntime", "pymoo", "sklearn", "fvcore"):
+        try:
+            module = __import__(name)
+            out[name] = str(getattr(module, "__version__", "unknown"))
+        except ImportError:
+            continue
+    return out
+
+
+class _Components:
+    """Everything a search needs, built from a validated config."""
+
+    def __init__(self, config: SearchConfig, run_dir: Path) -> None:
+        from hwnas.data import load_dataset
+        from hwnas.spaces import create_space
+
+        self.config = config
+        self.space = create_space(config.space.name, **config.space.options())
+        self.dataset = load_dataset(
+            config.data.name,
+            seed=config.data.seed,
+            val_fraction=config.data.val_fraction,
+            test_fraction=config.data.test_fraction,
+        )
+        self.predictor = self._predictor()
+        self.cheap = CheapMetrics(
+            self.space, self.dataset.input_shape, self.dataset.num_classes, self.predictor
+        )
+        self.budgets = config.parsed_budgets()
+        self.objectives = tuple(config.objectives)
+        self._check_feasible()
+        self.run_dir = run_dir
+
+    def _predictor(self) -> Any:
+        device = self.config.device
+        if device is None:
+            return None
+        if device.predictor is None:
+            raise ConfigError(
+                "device.predictor",
+                "the path of a fitted latency predictor (make one with 'hwnas profile' and "
+                "'hwnas fit', or use one shipped in predictors/)",
+            )
+        from hwnas.predictors import LatencyPredictor
+
+        predictor = LatencyPredictor.load(device.predictor)
+        if predictor.space_ != self.space.name:
+            raise ConfigError(
+                "device.predictor",
+                f"a predictor for space {self.space.name!r}",
+                f"{device.predictor} (space {predictor.space_!r})",
+            )
+        shape = tuple(predictor.input_shape_)
+        if shape != tuple(self.dataset.input_shape):
+            raise ConfigError(
+                "device.predictor",
+                f"a predictor profiled at the data's input shape {self.dataset.input_shape}",
+                f"{device.predictor} (input shape {shape})",
+            )
+        return predictor
+
+    def _check_feasible(self) -> None:
+        """Budgets that even the cheapest architecture breaks are caught before searching."""
+        cheapest = self.space.smallest()
+        row = self.cheap([cheapest])[0]
+        for budget in self.budgets:
+            if budget.cheap and not budget.met(row[budget.metric]):
+                raise ConfigError(
+                    "budgets",
+                    f"a budget some architecture can meet: even the cheapest ({cheapest}) "
+                    f"has {budget.metric} = {row[budget.metric]:.4g}",
+                    str(budget),
+                )
+
+    def evaluator_factory(self) -> Any:
+        from hwnas.evaluators import EVALUATORS
+
+        section = self.config.evaluator
+        factory = EVALUATORS.get(section.name)
+        options = section.options()
+        params = inspect.signature(factory).parameters
+        if "space" in params:
+            options["space"] = self.space
+        if "dataset" in params:
+            options["dataset"] = self.dataset
+        if "seed" in params and "seed" not in options:
+            options["seed"] = self.config.seed
+        return functools.partial(factory, **options)
+
+    def executor(self) -> Any:
+        from hwnas.executors import create_executor
+
+        section = self.config.executor
+        return create_executor(section.name, self.evaluator_factory(), **section.options())
+
+    def strategy(self) -> Any:
+        from hwnas.strategies import create_strategy
+
+        section = self.config.strategy
+        return create_strategy(section.name, **section.options())
+
+
+def _new_run_id(config: SearchConfig) -> str:
+    return f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def search(
+    config: SearchConfig | dict[str, Any] | str | Path,
+    *,
+    runs_dir: str | Path = "runs",
+    run_id: str | None = None,
+    progress: bool = False,
+) -> SearchRun:
+    """Create a run folder for ``config`` and search.
+
+    Args:
+        config: A validated config, plain data, or the path of a YAML file.
+        runs_dir: Where run folders go.
+        run_id: The run folder's name (default: ``<name>-<date>-<time>``).
+        progress: Show progress on stderr.
+    """
+    if isinstance(config, str | Path):
+        config = load_config(config)
+    elif isinstance(config, dict):
+        config = validate_config(config)
+    run_id = run_id or _new_run_id(config)
+    if not run_id or "/" in run_id or run_id.startswith("."):
+        raise ConfigError("run_id", "a folder name", run_id)
+    final = Path(runs_dir) / run_id
+    if final.exists():
+        raise HwnasError(f"run folder {final} exists already (resume it with --resume {final})")
+    partial = Path(runs_dir) / f".{run_id}.partial"
+    if partial.exists():
+        shutil.rmtree(partial)
+    partial.mkdir(parents=True)
+    try:
+        components = _Components(config, final)
+        atomic_write_text(
+            partial / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False)
+        )
+        with RunStore(partial / "run.db") as store:
+            store.set_meta("config", config.to_dict())
+            store.set_meta("versions", versions())
+            store.set_meta("created", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+            store.set_meta("seed", config.seed)
+            store.set_meta("batch_size", config.batch_size)
+            store.set_meta("dataset", components.dataset.summary())
+            store.set_meta("space_fingerprint", components.space.fingerprint())
+            if components.predictor is not None:
+                store.set_meta("device_fingerprint", components.predictor.fingerprint_)
+                store.set_meta("device_id", components.predictor.device_id_)
+        partial.rename(final)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return _run(components, final, progress)
+
+
+def resume(run_dir: str | Path, *, progress: bool = False) -> SearchRun:
+    """Continue the search of an existing run folder from its store."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "run.db").is_file() or not (run_dir / "config.yaml").is_file():
+        raise HwnasError(f"{run_dir}: not a run folder (no config.yaml and run.db)")
+    config = load_config(run_dir / "config.yaml")
+    with RunStore(run_dir / "run.db") as store:
+        if store.get_meta("config") != config.to_dict():
+            raise HwnasError(f"{run_dir}: config.yaml differs from the one the run started with")
+    return _run(_Components(config, run_dir), run_dir, progress)
+
+
+def _run(components: _Components, run_dir: Path, progress: bool) -> SearchRun:
+    config = components.config
+    termination = config.termination
+    executor = components.executor()
+    try:
+        with RunStore(run_dir / "run.db") as store:
+            result = run_search(
+                space=components.space,
+                strategy=components.strategy(),
+                executor=executor,
+                cheap=components.cheap,
+                objectives=components.objectives,
+                budgets=components.budgets,
+                store=store,
+                seed=config.seed,
+                batch_size=config.batch_size,
+                max_evaluations=termination.evaluations,
+                max_seconds=termination.seconds,
+                hv_patience=termination.hv_patience,
+                progress=progress,
+            )
+    finally:
+        executor.close()
+    atomic_write_json(
+        run_dir / "pareto.json",
+        {
+            "objectives": list(components.objectives),
+            "budgets": [str(b) for b in components.budgets],
+            **result.to_dict(),
+        },
+    )
+    return SearchRun(run_dir, result, config)

@@ -1,0 +1,398 @@
+"""The one search loop: ask -> cheap metrics -> evaluate (executor) -> store -> tell.
+
+Latency, MACs and parameters come from cheap models (a fitted latency predictor and the
+closed-form cost counter), so only accuracy costs an evaluation, and the evaluation budget
+counts accuracy evaluations only. A candidate whose cheap metrics already break a budget
+is recorded as ``skipped`` and told to the strategy as infeasible without being
+evaluated.
+
+The run store owns the history. A resumed search rebuilds the strategy from its seed and
+replays it against the stored candidates: every architecture the strategy asks for that is
+already stored is answered from the store, so the search continues exactly where it
+stopped (with the inline executor, a resumed run gives the same result as an uninterrupted
+one), losing at most the candidates that were in flight.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from hwnas.costs import count_costs_fast
+from hwnas.errors import ConfigError, HwnasError
+from hwnas.evaluators.base import EvalResult
+from hwnas.executors import EvalFailure, Executor
+from hwnas.objectives import Budget, constraint_vector, metric_value, objective_vector
+from hwnas.pareto import hypervolume, pareto_mask, violation
+from hwnas.progress import maybe, progress_bar
+from hwnas.spaces.base import Arch, SearchSpace
+from hwnas.store import Candidate, RunStore
+from hwnas.strategies.base import Problem, Strategy
+
+#: Constraint value told to strategies for a failed evaluation (infeasible, finite).
+FAILED_VIOLATION = 1e6
+
+
+class LatencyModel(Protocol):
+    """Anything that predicts latency in ms for a list of architectures."""
+
+    def predict(self, archs: Sequence[Arch]) -> np.ndarray: ...
+
+
+class CheapMetrics:
+    """MACs, parameters and (with a predictor) latency, without an accuracy evaluation.
+
+    Args:
+        space: The search space.
+        input_shape: ``(C, H, W)`` of one input.
+        num_classes: Number of classes.
+        latency: A latency predictor for the run's device, or ``None``.
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        input_shape: Sequence[int],
+        num_classes: int,
+        latency: LatencyModel | None = None,
+    ) -> None:
+        self.space = space
+        self.input_shape = tuple(input_shape)
+        self.num_classes = num_classes
+        self.latency = latency
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The metrics this model provides."""
+        return ("macs", "params") + (("latency_ms",) if self.latency is not None else ())
+
+    def __call__(self, archs: Sequence[Arch]) -> list[dict[str, float]]:
+        rows: list[dict[str, float]] = []
+        for arch in archs:
+            costs = count_costs_fast(self.space, arch, self.input_shape, self.num_classes)
+            rows.append({"macs": float(costs.macs), "params": float(costs.params)})
+        if self.latency is not None and archs:
+            for row, ms in zip(rows, self.latency.predict(list(archs)), strict=True):
+                row["latency_ms"] = float(ms)
+        return rows
+
+
+@dataclass
+class SearchResult:
+    """The outcome of :func:`run_search`."""
+
+    evaluations: int
+    generations: int
+    seconds: float
+    hypervolume: float
+    pareto: list[Candidate]
+    stopped_by: str
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict."""
+        return {
+            "evaluations": self.evaluations,
+            "generations": self.generations,
+            "seconds": round(self.seconds, 3),
+            "hypervolume": self.hypervolume,
+            "stopped_by": self.stopped_by,
+            "pareto": [c.to_dict() for c in self.pareto],
+        }
+
+
+class Normalizer:
+    """Maps objectives to [0, 1] for the hypervolume (reference point 1 in each).
+
+    ``error`` spans [0, 1]; a cost objective spans from its value on the space's smallest
+    architecture to its budget ceiling, or, without one, to its value on the largest.
+    """
+
+    def __init__(
+        self,
+        objectives: tuple[str, ...],
+        budgets: tuple[Budget, ...],
+        cheap: CheapMetrics,
+    ) -> None:
+        space = cheap.space
+        small, large = cheap([space.smallest(), space.largest()])
+        lower, upper = [], []
+        for name in objectives:
+            if name == "error":
+                lower.append(0.0)
+                upper.append(1.0)
+                continue
+            lo = min(small[name], large[name])
+            hi = max(small[name], large[name])
+            ceilings = [b.bound for b in budgets if b.metric == name and b.op == "<="]
+            if ceilings:
+                hi = min(ceilings)
+            lower.append(lo)
+            upper.append(max(hi, lo * (1 + 1e-9) + 1e-12))
+        self.lower = np.array(lower)
+        self.upper = np.array(upper)
+
+    def __call__(self, F: np.ndarray) -> np.ndarray:
+        return (np.asarray(F, float) - self.lower) / (self.upper - self.lower)
+
+
+def run_search(
+    *,
+    space: SearchSpace,
+    strategy: Strategy,
+    executor: Executor,
+    cheap: CheapMetrics,
+    objectives: tuple[str, ...],
+    budgets: tuple[Budget, ...],
+    store: RunStore,
+    seed: int = 0,
+    batch_size: int = 10,
+    max_evaluations: int = 100,
+    max_seconds: float | None = None,
+    hv_patience: int | None = None,
+    hv_tolerance: float = 1e-6,
+    callbacks: Sequence[Callable[[dict[str, Any]], None]] = (),
+    progress: bool = False,
+) -> SearchResult:
+    """Run (or resume) a search; every evaluated candidate goes to ``store`` once.
+
+    Args:
+        space: The search space.
+        strategy: A fresh strategy (it is set up here with ``seed``).
+        executor: Where accuracy evaluations run.
+        cheap: Cheap metrics (costs and predicted latency).
+        objectives: Objective names (minimised).
+        budgets: Constraints.
+        store: The run store; candidates already in it are replayed, not re-evaluated.
+        seed: Seeds the strategy.
+        batch_size: Architectures asked per step.
+        max_evaluations: Accuracy evaluations allowed in total (including stored ones).
+        max_seconds: Wall-time limit of the whole search (stored time included).
+        hv_patience: Stop after this many steps without hypervolume improvement.
+        hv_tolerance: The improvement that counts.
+        callbacks: Called after each step with a progress dict.
+        progress: Show a progress bar on stderr.
+
+    Returns:
+        Evaluations used, the feasible Pareto set, its hypervolume and why the search stopped.
+    """
+    if batch_size < 1:
+        raise ConfigError("batch_size", "an integer >= 1", batch_size)
+    if max_evaluations < 1:
+        raise ConfigError("termination.evaluations", "an integer >= 1", max_evaluations)
+    missing = [o for o in objectives if o != "error" and o not in cheap.names]
+    missing += [b.metric for b in budgets if b.cheap and b.metric not in cheap.names]
+    if missing:
+        raise HwnasError(
+            f"{missing[0]} is an objective or budget but the run has no model for it "
+            "(latency_ms needs a fitted latency predictor for the device)"
+        )
+    problem = Problem(space=space, objectives=objectives, n_constraints=len(budgets))
+    strategy.setup(problem, seed)
+    normalizer = Normalizer(objectives, budgets, cheap)
+    history = {c.arch: c for c in store.candidates()}
+    previous_seconds = max((p["seconds"] for p in store.progress()), default=0.0)
+    started = time.perf_counter()
+    evaluations = sum(1 for c in history.values() if c.status in ("done", "failed"))
+    generation = 0
+    best_hv, stale = -1.0, 0
+    stopped_by = "evaluations"
+    rows: list[dict[str, Any]] = []
+    bar = progress_bar(progress)
+    with maybe(bar):
+        task = bar.add_task("search", total=max_evaluations) if bar is not None else None
+        while True:
+            elapsed = previous_seconds + time.perf_counter() - started
+            if evaluations >= max_evaluations:
+                stopped_by = "evaluations"
+                break
+            if max_seconds is not None and elapsed >= max_seconds:
+                stopped_by = "time"
+                break
+            archs = strategy.ask(batch_size)
+            if not archs:
+                stopped_by = "space exhausted"
+                break
+            candidates = _evaluate_batch(
+                archs,
+                history,
+                cheap,
+                budgets,
+                executor,
+                store,
+                space,
+                generation,
+                max_evaluations - evaluations,
+            )
+            evaluations = sum(1 for c in history.values() if c.status in ("done", "failed"))
+            told = [(a, c) for a, c in zip(archs, candidates, strict=True) if c is not None]
+            if told:
+                F = np.array([_objectives(c, objectives) for _, c in told])
+                G = np.array([_constraints(c, budgets) for _, c in told]).reshape(len(told), -1)
+                strategy.tell([a for a, _ in told], F, G)
+            hv = _hypervolume(history.values(), objectives, budgets, normalizer)
+            elapsed = previous_seconds + time.perf_counter() - started
+            store.add_progress(generation, evaluations, hv, elapsed)
+            row = {
+                "generation": generation,
+                "evaluations": evaluations,
+                "hypervolume": hv,
+                "seconds": elapsed,
+                **strategy.state(),
+            }
+            rows.append(row)
+            for callback in callbacks:
+                callback(row)
+            if bar is not None and task is not None:
+                bar.update(task, completed=evaluations, description=f"search hv={hv:.4f}")
+            generation += 1
+            if hv > best_hv + hv_tolerance:
+                best_hv, stale = hv, 0
+            else:
+                stale += 1
+            if hv_patience is not None and stale >= hv_patience:
+                stopped_by = "hypervolume stagnation"
+                break
+            if len(told) < len(archs):  # the evaluation budget ran out inside this batch
+                stopped_by = "evaluations"
+                break
+    done = [c for c in history.values() if c.status == "done"]
+    pareto = pareto_front(done, objectives, budgets)
+    return SearchResult(
+        evaluations=evaluations,
+        generations=generation,
+        seconds=previous_seconds + time.perf_counter() - started,
+        hypervolume=_hypervolume(history.values(), objectives, budgets, normalizer),
+        pareto=pareto,
+        stopped_by=stopped_by,
+        history=rows,
+    )
+
+
+def _evaluate_batch(
+    archs: Sequence[Arch],
+    history: dict[str, Candidate],
+    cheap: CheapMetrics,
+    budgets: tuple[Budget, ...],
+    executor: Executor,
+    store: RunStore,
+    space: SearchSpace,
+    generation: int,
+    remaining: int,
+) -> list[Candidate | None]:
+    """Candidates for ``archs``: from history, skipped on cheap budgets, or evaluated.
+
+    ``None`` marks an architecture left unevaluated because the budget ran out.
+    """
+    out: list[Candidate | None] = [None] * len(archs)
+    new = [i for i, a in enumerate(archs) if str(a) not in history]
+    cheap_rows = dict(zip(new, cheap([archs[i] for i in new]), strict=True))
+    to_evaluate: list[int] = []
+    for i, arch in enumerate(archs):
+        key = str(arch)
+        if key in history:
+            out[i] = history[key]
+            continue
+        row = cheap_rows[i]
+        broken = [b for b in budgets if b.cheap and not b.met(metric_value(row, b.metric))]
+        if broken:
+            candidate = Candidate(
+                arch=key,
+                encoding=space.encode(arch),
+                status="skipped",
+                metrics=row,
+                info={"reason": "breaks " + ", ".join(str(b) for b in broken)},
+                generation=generation,
+            )
+            _record(store, history, candidate)
+            out[i] = candidate
+        elif key not in {str(archs[j]) for j in to_evaluate}:
+            to_evaluate.append(i)
+    to_evaluate = to_evaluate[: max(0, remaining)]
+    batch = [archs[i] for i in to_evaluate]
+    for position, outcome in executor.run(batch):
+        i = to_evaluate[position]
+        metrics = dict(cheap_rows[i])
+        if isinstance(outcome, EvalResult):
+            metrics.update(outcome.metrics)
+            metrics["error"] = 1.0 - float(outcome.metrics["accuracy"])
+            candidate = Candidate(
+                arch=str(archs[i]),
+                encoding=space.encode(archs[i]),
+                status="done",
+                metrics=metrics,
+                cost_seconds=outcome.cost_seconds,
+                info=outcome.info,
+                generation=generation,
+            )
+        else:
+            assert isinstance(outcome, EvalFailure)
+            candidate = Candidate(
+                arch=str(archs[i]),
+                encoding=space.encode(archs[i]),
+                status="failed",
+                metrics=metrics,
+                info=outcome.to_dict(),
+                generation=generation,
+            )
+        _record(store, history, candidate)
+    for i, arch in enumerate(archs):
+        if out[i] is None and str(arch) in history:
+            out[i] = history[str(arch)]
+    return out
+
+
+def _record(store: RunStore, history: dict[str, Candidate], candidate: Candidate) -> None:
+    store.add(candidate)
+    history[candidate.arch] = candidate
+
+
+def _objectives(candidate: Candidate, objectives: tuple[str, ...]) -> np.ndarray:
+    metrics = dict(candidate.metrics)
+    if candidate.status != "done":
+        metrics["error"] = 1.0  # unknown accuracy: the worst
+    return objective_vector(metrics, objectives)
+
+
+def _constraints(candidate: Candidate, budgets: tuple[Budget, ...]) -> np.ndarray:
+    if candidate.status == "failed":
+        return np.full(len(budgets), FAILED_VIOLATION)
+    metrics = dict(candidate.metrics)
+    if candidate.status != "done":
+        metrics["error"] = 1.0
+        metrics["accuracy"] = 0.0
+    return constraint_vector(metrics, budgets)
+
+
+def pareto_front(
+    candidates: Sequence[Candidate], objectives: tuple[str, ...], budgets: tuple[Budget, ...]
+) -> list[Candidate]:
+    """The feasible, non-dominated evaluated candidates, sorted by the first objective."""
+    done = [c for c in candidates if c.status == "done"]
+    if not done:
+        return []
+    F = np.array([_objectives(c, objectives) for c in done])
+    G = np.array([_constraints(c, budgets) for c in done]).reshape(len(done), -1)
+    front = [c for c, keep in zip(done, pareto_mask(F, G), strict=True) if keep]
+    return sorted(front, key=lambda c: tuple(_objectives(c, objectives)))
+
+
+def _hypervolume(
+    candidates: Any,
+    objectives: tuple[str, ...],
+    budgets: tuple[Budget, ...],
+    normalizer: Normalizer,
+) -> float:
+    done = [c for c in candidates if c.status == "done"]
+    if not done:
+        return 0.0
+    F = np.array([_objectives(c, objectives) for c in done])
+    G = np.array([_constraints(c, budgets) for c in done]).reshape(len(done), -1)
+    feasible = violation(G) <= 0
+    if not feasible.any():
+        return 0.0
+    return hypervolume(normalizer(F[feasible]), np.ones(len(objectives)))

@@ -1,0 +1,196 @@
+"""Run folders from configs: bad configs, kill -9 and resume, failures, the process pool."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hwnas.cli import main
+from hwnas.errors import ConfigError
+from hwnas.runs import resume, search
+from hwnas.store import RunStore
+
+from . import toy  # noqa: F401  (registers the toy evaluator)
+
+BASE = {
+    "name": "toy",
+    "seed": 4,
+    "space": {"name": "nb201"},
+    "data": {"name": "digits"},
+    "objectives": ["error", "macs"],
+    "budgets": ["macs <= 5e6"],
+    "strategy": {"name": "nsga2", "population": 8},
+    "evaluator": {"name": "toy"},
+    "termination": {"evaluations": 40},
+    "batch_size": 8,
+}
+
+
+def config(**changes) -> dict:
+    data = json.loads(json.dumps(BASE))
+    for key, value in changes.items():
+        data[key] = value
+    return data
+
+
+@pytest.mark.parametrize(
+    "changes,field",
+    [
+        ({"objectives": ["error", "flops"]}, "objectives"),
+        ({"budgets": ["latency_ms <= -1"]}, "budgets"),
+        ({"budgets": ["params <= 10"]}, "budgets"),
+        ({"objectives": ["error", "latency_ms"]}, "device"),
+        ({"strategy": {"name": "annealing"}}, "strategy.name"),
+        ({"strategy": {"name": "nsga2", "populaton": 8}}, "strategy.populaton"),
+        ({"evaluator": {"name": "oracle"}}, "evaluator.name"),
+        ({"termination": {"evaluations": 0}}, "termination.evaluations"),
+        ({"colour": "blue"}, "colour"),
+        ({"device": {"predictor": "nowhere.json"}}, "predictor"),
+    ],
+)
+def test_bad_configs_name_the_field_and_leave_no_run(tmp_path, changes, field) -> None:
+    with pytest.raises(Exception) as info:
+        search(config(**changes), runs_dir=tmp_path, run_id="bad")
+    assert field in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_config_from_the_cli_exits_2(tmp_path, capsys) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config(strategy={"name": "annealing"})))
+    assert main(["search", str(path), "--runs-dir", str(tmp_path / "runs")]) == 2
+    assert "strategy.name" in capsys.readouterr().err
+    assert not (tmp_path / "runs" / "toy").exists()
+
+
+def test_search_writes_the_run_folder(tmp_path, capsys) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config()))
+    argv = ["search", str(path), "--runs-dir", str(tmp_path), "--run-id", "r", "--json"]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    run = tmp_path / "r"
+    assert {p.name for p in run.iterdir()} >= {"config.yaml", "run.db", "pareto.json"}
+    assert out["evaluations"] == 40 and out["pareto"]
+    with RunStore(run / "run.db") as store:
+        assert store.get_meta("config")["strategy"]["population"] == 8
+        assert "torch" in store.get_meta("versions")
+        assert store.count("done") == 40
+    assert all(c["metrics"]["macs"] <= 5e6 for c in out["pareto"])
+
+
+SCRIPT = """
+import sys
+sys.path.insert(0, {root!r})
+from tests.search import toy
+from hwnas.runs import search
+search({config!r}, runs_dir={runs!r}, run_id="killed")
+"""
+
+
+def test_kill_minus_9_then_resume_loses_nothing_and_matches(tmp_path) -> None:
+    root = str(Path(__file__).resolve().parents[2])
+    counter = tmp_path / "counter"
+    killed_config = config(evaluator={"name": "toy", "kill_at": 23, "counter": str(counter)})
+    script = SCRIPT.format(root=root, config=killed_config, runs=str(tmp_path))
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True)
+    assert proc.returncode == -9, proc.stderr.decode()
+    run = tmp_path / "killed"
+    with RunStore(run / "run.db") as store:
+        before = [c.arch for c in store.candidates()]
+    assert 0 < len(before) < 40
+    resumed = resume(run)  # the counter is past 23 now: no more kills
+    assert resumed.result.evaluations == 40
+    with RunStore(run / "run.db") as store:
+        after = [c.arch for c in store.candidates()]
+    assert after[: len(before)] == before  # nothing finished was lost
+
+    straight = search(config(), runs_dir=tmp_path, run_id="straight")
+    with RunStore(straight.path / "run.db") as store:
+        reference = [c.arch for c in store.candidates()]
+    assert sorted(after) == sorted(reference)
+    assert [c.arch for c in resumed.result.pareto] == [c.arch for c in straight.result.pareto]
+
+
+def test_failed_candidates_are_recorded_not_fatal(tmp_path) -> None:
+    run = search(
+        config(evaluator={"name": "toy", "fail_on": "avg_pool_3x3~0"}),
+        runs_dir=tmp_path,
+        run_id="f",
+    )
+    with RunStore(run.path / "run.db") as store:
+        failed = store.candidates("failed")
+    assert failed and all("avg_pool_3x3~0" in c.arch for c in failed)
+    assert failed[0].info["attempts"] == 2 and "cannot be evaluated" in failed[0].info["error"]
+    assert run.result.evaluations == 40
+
+
+@pytest.fixture
+def importable_tests(monkeypatch) -> None:
+    """Spawned workers import the toy evaluator from this tests package."""
+    root = str(Path(__file__).resolve().parents[2])
+    monkeypatch.syspath_prepend(root)  # spawn passes sys.path on to workers
+
+
+@pytest.mark.usefixtures("importable_tests")
+def test_process_pool_survives_a_crashing_worker(tmp_path) -> None:
+    from hwnas.executors import EvalFailure, ProcessPoolExecutor
+    from hwnas.spaces import NB201Space
+
+    space = NB201Space()
+    archs = [space.from_index(i) for i in range(6)]
+    counter = tmp_path / "n"
+    factory = _Factory(str(counter))
+    executor = ProcessPoolExecutor(factory, workers=2, retries=1)
+    try:
+        outcomes = dict(executor.run(archs))
+    finally:
+        executor.close()
+    assert sorted(outcomes) == list(range(6))
+    # The worker killed at the 3rd evaluation took its candidate(s) down; retried, they
+    # succeed, and every other candidate is evaluated normally.
+    assert all(not isinstance(o, EvalFailure) for o in outcomes.values())
+
+
+@pytest.mark.usefixtures("importable_tests")
+def test_process_pool_times_out_a_hanging_candidate(tmp_path) -> None:
+    from hwnas.executors import EvalFailure, ProcessPoolExecutor
+    from hwnas.spaces import NB201Space
+
+    space = NB201Space()
+    executor = ProcessPoolExecutor(_Sleepy(), workers=1, timeout_s=2.0, retries=0)
+    try:
+        outcomes = dict(executor.run([space.from_index(0)]))
+    finally:
+        executor.close()
+    assert isinstance(outcomes[0], EvalFailure) and "exceeded" in outcomes[0].error
+
+
+class _Factory:
+    def __init__(self, counter: str) -> None:
+        self.counter = counter
+
+    def __call__(self):  # type: ignore[no-untyped-def]
+        from tests.search.toy import ToyEvaluator
+
+        return ToyEvaluator(kill_at=3, counter=self.counter)
+
+
+class _Sleepy:
+    def __call__(self):  # type: ignore[no-untyped-def]
+        from tests.search.toy import ToyEvaluator
+
+        return ToyEvaluator(sleep=30.0)
+
+
+def test_unknown_objective_message_lists_known() -> None:
+    from hwnas.config import validate_config
+
+    with pytest.raises(ConfigError, match="error, latency_ms, macs, params"):
+        validate_config(config(objectives=["speed"]))

@@ -1,0 +1,54 @@
+"""A toy evaluator for search tests: accuracy is a known function of the architecture."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from hwnas.evaluators.base import EvalResult, Evaluator, register_evaluator
+from hwnas.spaces import NB201Space
+
+
+@register_evaluator("toy")
+class ToyEvaluator(Evaluator):
+    """nb201: accuracy = (number of nor_conv_3x3 edges + 0.5 x nor_conv_1x1 edges) / 6.
+
+    Optionally kills its own process (``kill -9``) when evaluating its ``kill_at``-th
+    architecture, counted across processes through ``counter`` (a file), to simulate a
+    crash at an arbitrary moment.
+    """
+
+    name = "toy"
+
+    def __init__(
+        self,
+        space: Any = None,
+        kill_at: int | None = None,
+        counter: str | None = None,
+        sleep: float = 0.0,
+        fail_on: str | None = None,
+    ) -> None:
+        self.space = space or NB201Space()
+        self.kill_at = kill_at
+        self.counter = Path(counter) if counter else None
+        self.sleep = sleep
+        self.fail_on = fail_on
+
+    def evaluate(self, arch: Any) -> EvalResult:
+        if self.fail_on is not None and self.fail_on in str(arch):
+            raise RuntimeError("this candidate cannot be evaluated")
+        if self.counter is not None:
+            n = int(self.counter.read_text()) + 1 if self.counter.exists() else 1
+            self.counter.write_text(str(n))
+            if self.kill_at is not None and n == self.kill_at:
+                os.kill(os.getpid(), signal.SIGKILL)
+        time.sleep(self.sleep)
+        ops = arch.ops
+        accuracy = (ops.count("nor_conv_3x3") + 0.5 * ops.count("nor_conv_1x1")) / 6
+        return EvalResult({"accuracy": accuracy}, cost_seconds=self.sleep)
+
+    def cache_key(self) -> dict[str, Any]:
+        return {"toy": 1}
