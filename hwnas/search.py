@@ -15,6 +15,7 @@ one), losing at most the candidates that were in flight.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -191,7 +192,12 @@ def run_search(
             f"{missing[0]} is an objective or budget but the run has no model for it "
             "(latency_ms needs a fitted latency predictor for the device)"
         )
-    problem = Problem(space=space, objectives=objectives, n_constraints=len(budgets))
+    problem = Problem(
+        space=space,
+        objectives=objectives,
+        n_constraints=len(budgets),
+        cheap=functools.partial(_cheap_values, cheap, objectives, budgets),
+    )
     strategy.setup(problem, seed)
     normalizer = Normalizer(objectives, budgets, cheap)
     history = {c.arch: c for c in store.candidates()}
@@ -344,6 +350,24 @@ def _evaluate_batch(
         if out[i] is None and str(arch) in history:
             out[i] = history[str(arch)]
     return out
+
+
+def _cheap_values(
+    cheap: CheapMetrics,
+    objectives: tuple[str, ...],
+    budgets: tuple[Budget, ...],
+    archs: Sequence[Arch],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Objective and constraint values known without evaluation (``nan`` elsewhere)."""
+    rows = cheap(archs)
+    F = np.array([[row.get(o, np.nan) for o in objectives] for row in rows], dtype=float).reshape(
+        len(rows), len(objectives)
+    )
+    G = np.array(
+        [[b.violation(row[b.metric]) if b.cheap else np.nan for b in budgets] for row in rows],
+        dtype=float,
+    ).reshape(len(rows), len(budgets))
+    return F, G
 
 
 def _record(store: RunStore, history: dict[str, Candidate], candidate: Candidate) -> None:
