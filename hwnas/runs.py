@@ -155,6 +155,33 @@ class _Components:
         return create_strategy(section.name, **section.options())
 
 
+@dataclass
+class OpenRun:
+    """An existing run folder, validated, with its components rebuilt."""
+
+    path: Path
+    config: SearchConfig
+    components: _Components
+
+    def store(self) -> RunStore:
+        """The run store (use as a context manager)."""
+        return RunStore(self.path / "run.db")
+
+
+def open_run(run_dir: str | Path) -> OpenRun:
+    """Open and check a run folder (config.yaml and run.db that agree)."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise HwnasError(f"{run_dir}: no such run folder")
+    if not (run_dir / "run.db").is_file() or not (run_dir / "config.yaml").is_file():
+        raise HwnasError(f"{run_dir}: not a run folder (config.yaml and run.db expected)")
+    config = load_config(run_dir / "config.yaml")
+    with RunStore(run_dir / "run.db") as store:
+        if store.get_meta("config") != config.to_dict():
+            raise HwnasError(f"{run_dir}: config.yaml differs from the one the run started with")
+    return OpenRun(run_dir, config, _Components(config, run_dir))
+
+
 def _new_run_id(config: SearchConfig) -> str:
     return f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
@@ -213,14 +240,8 @@ def search(
 
 def resume(run_dir: str | Path, *, progress: bool = False) -> SearchRun:
     """Continue the search of an existing run folder from its store."""
-    run_dir = Path(run_dir)
-    if not (run_dir / "run.db").is_file() or not (run_dir / "config.yaml").is_file():
-        raise HwnasError(f"{run_dir}: not a run folder (no config.yaml and run.db)")
-    config = load_config(run_dir / "config.yaml")
-    with RunStore(run_dir / "run.db") as store:
-        if store.get_meta("config") != config.to_dict():
-            raise HwnasError(f"{run_dir}: config.yaml differs from the one the run started with")
-    return _run(_Components(config, run_dir), run_dir, progress)
+    run = open_run(run_dir)
+    return _run(run.components, run.path, progress)
 
 
 def _run(components: _Components, run_dir: Path, progress: bool) -> SearchRun:

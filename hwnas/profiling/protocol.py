@@ -18,9 +18,11 @@ One latency figure is measured as follows, by :func:`measure`:
    also stop after ``max_repeats`` samples (default 100000) or once ``max_seconds``
    (default 5 s, warm-up included) have passed; the figure is then stable only if its last
    window moved the median by less than ``rel_tol``. At least one sample is always taken.
-   ``min_seconds`` is there because a machine drifts: on a shared 2-core CPU, medians of a
-   0.2 ms model over 0.1 s stretches differ by up to 5 %, over 1 s stretches by under 3 %.
-   A slow model still gets ``min_repeats`` samples (up to ``max_seconds``).
+   ``min_seconds`` is there because a machine drifts: on a quiet shared 2-core VM, the
+   medians of a 0.2 ms model over back-to-back 0.1 s stretches differed by up to 5 %, over
+   back-to-back 1 s stretches by at most 3 %. A slow model still gets ``min_repeats``
+   samples (as far as ``max_seconds`` allows). Other work on the machine (even on another
+   core) shifts latencies by more than that: profile on an otherwise idle machine.
 5. **Statistics** (:class:`LatencyStats`): the reported latency is the **median** of all
    samples, robust to the occasional slow call. Samples above ``Q3 + 3 * IQR`` are
    *outliers* (preemption, interrupts); they are counted (``n_outliers``) and left out of

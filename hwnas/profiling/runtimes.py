@@ -271,11 +271,18 @@ class _OnnxRuntime(Runtime):
     def _prepare(
         self, model: nn.Module, input_shape: tuple[int, int, int], batch: int, workdir: Path
     ) -> RunOnce:
-        import onnxruntime as ort
-
         from hwnas.onnx_export import export_onnx
 
         path = export_onnx(model, workdir / f"{self.name}.onnx", input_shape)
+        return self.prepare_onnx(path, input_shape, batch)
+
+    def prepare_onnx(
+        self, path: str | Path, input_shape: tuple[int, int, int], batch: int
+    ) -> RunOnce:
+        """Like :meth:`prepare`, for an existing ONNX file (e.g. a quantized variant)."""
+        import onnxruntime as ort
+
+        self.check_available()
         providers = [self.provider, *self.fallback_providers]
         try:
             with warnings.catch_warnings():  # a fallback is reported below, as an error
@@ -303,6 +310,7 @@ class _OnnxRuntime(Runtime):
             run(outputs, feed)
             return (clock() - start) * 1e3
 
+        run_once()  # first-call initialisation is not timed
         return run_once
 
 

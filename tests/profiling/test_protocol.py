@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -36,7 +37,7 @@ class Sequence:
         return next(self.values)
 
 
-def fast(**kwargs: object) -> dict[str, object]:
+def fast(**kwargs: Any) -> dict[str, Any]:
     """Protocol arguments that never wait on the (fake) clock."""
     return {"clock": FakeClock(), "min_seconds": 0.0, **kwargs}
 
@@ -186,7 +187,7 @@ def test_gc_is_restored() -> None:
         ({"window": True}, "window"),
     ],
 )
-def test_argument_validation(kwargs: dict[str, object], field: str) -> None:
+def test_argument_validation(kwargs: dict[str, Any], field: str) -> None:
     with pytest.raises(ConfigError) as info:
         measure(lambda: 1.0, **kwargs)  # type: ignore[arg-type]
     assert info.value.field == field

@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -100,7 +101,9 @@ def test_cuda_runtimes_without_gpu_say_what_to_install() -> None:
 
 
 @pytest.mark.parametrize("cls", [OnnxRuntimeCUDA, OnnxRuntimeTensorRT])
-def test_onnxruntime_gpu_provider_missing_is_an_error(cls: type, tmp_path: Path) -> None:
+def test_onnxruntime_gpu_provider_missing_is_an_error(
+    cls: type[OnnxRuntimeCUDA], tmp_path: Path
+) -> None:
     """Even when the provider is listed, a session that cannot use it must not be timed."""
     import onnxruntime as ort
 
@@ -132,7 +135,7 @@ def test_unknown_runtime_lists_known_names() -> None:
         ("torch-cpu", {"threads": -2}, "threads"),
     ],
 )
-def test_bad_settings(name: str, kwargs: dict[str, object], field: str) -> None:
+def test_bad_settings(name: str, kwargs: dict[str, Any], field: str) -> None:
     with pytest.raises(ConfigError) as info:
         create_runtime(name, **kwargs)
     assert info.value.field == field

@@ -1,0 +1,64 @@
+"""``hwnas export RUN``: the Pareto set as trained, verified, re-measured ONNX files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from hwnas.cli.common import add_json
+
+
+def add_parser(commands: Any) -> None:
+    """Register ``hwnas export``."""
+    p = commands.add_parser(
+        "export",
+        help="train, export, verify and re-measure the Pareto set of a run",
+        description="For each Pareto-optimal architecture of runs/<id>: final training, "
+        "ONNX export with metadata, onnx.checker, onnxruntime-vs-PyTorch parity, latency "
+        "re-measured on the run's runtime, budgets checked. Writes runs/<id>/export/.",
+    )
+    p.add_argument("run", metavar="RUN", help="run folder (runs/<id>)")
+    p.add_argument("--top-k", type=int, default=None, help="export at most K models")
+    p.add_argument("--epochs", type=int, default=None, help="final training epochs")
+    p.add_argument("--seed", type=int, default=None, help="training seed (default: the run's)")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    p.add_argument(
+        "--variants",
+        default="fp32",
+        help="comma-separated: fp32 (always), fp16, int8 (default fp32)",
+    )
+    p.add_argument("--no-measure", action="store_true", help="do not re-measure latency")
+    add_json(p)
+    p.set_defaults(handler=_cmd_export)
+
+
+def _cmd_export(args: argparse.Namespace) -> None:
+    from hwnas.export import export_run
+
+    variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
+    manifest = export_run(
+        args.run,
+        top_k=args.top_k,
+        epochs=args.epochs,
+        seed=args.seed,
+        opset=args.opset,
+        variants=("fp32", *[v for v in variants if v != "fp32"]),
+        measure=not args.no_measure,
+        progress=not args.json,
+    )
+    if args.json:
+        print(json.dumps(manifest, indent=2))
+        return
+    print(f"exported {len(manifest['models'])} models to {args.run}/export/")
+    print(f"{'val':>7s} {'test':>7s} {'pred ms':>9s} {'meas ms':>9s} {'MMACs':>8s} feasible  file")
+    for m in manifest["models"]:
+        pred = m["predicted_latency_ms"]
+        meas = m["measured_latency_ms"]
+        print(
+            f"{m['val_accuracy']:7.4f} {m['test_accuracy']:7.4f} "
+            f"{'-' if pred is None else f'{pred:.4f}':>9s} "
+            f"{'-' if meas is None else f'{meas:.4f}':>9s} {m['macs'] / 1e6:8.3f} "
+            f"{'yes' if m['feasible'] else 'NO ':8s}  {m['file']}"
+        )
+    print(f"wrote {args.run}/export/manifest.json")

@@ -1,0 +1,160 @@
+"""Classic hand-designed networks sized for the input, to compare the Pareto set against.
+
+``lenet5`` (LeNet-5-like), ``mobilenetv2`` (a small MobileNetV2) and ``resnet8`` (a
+ResNet-8 as in the CIFAR ResNet family). Each adapts its strides to the input like the
+``mbconv`` space does, so the same names work from 8x8 digits to 224x224 images.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from hwnas.errors import ConfigError
+from hwnas.nn.build import check_input_shape
+
+HANDMADE: dict[str, Callable[[tuple[int, int, int], int], nn.Module]] = {}
+
+
+def _register(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    def decorator(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        HANDMADE[name] = fn
+        return fn
+
+    return decorator
+
+
+def build_handmade(name: str, input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
+    """The hand-designed network ``name`` for ``input_shape`` and ``num_classes``."""
+    shape = check_input_shape(input_shape, num_classes)
+    if name not in HANDMADE:
+        raise ConfigError("baseline", f"one of {', '.join(sorted(HANDMADE))}", name)
+    return HANDMADE[name](shape, num_classes)
+
+
+def _pool_if(size: int) -> tuple[nn.Module, int]:
+    """A 2x2 max-pool while the map is at least 4 pixels, else identity."""
+    return (nn.MaxPool2d(2), size // 2) if size >= 4 else (nn.Identity(), size)
+
+
+@_register("lenet5")
+def lenet5(shape: tuple[int, int, int], classes: int) -> nn.Module:
+    """LeNet-5-like: two 5x5 conv + pool stages (6 and 16 channels), FC 120-84-classes."""
+    c, h, w = shape
+    size = min(h, w)
+    pool1, size = _pool_if(size)
+    pool2, size = _pool_if(size)
+    return nn.Sequential(
+        nn.Conv2d(c, 6, 5, padding=2),
+        nn.ReLU(),
+        pool1,
+        nn.Conv2d(6, 16, 5, padding=2),
+        nn.ReLU(),
+        pool2,
+        nn.AdaptiveAvgPool2d(2 if size >= 2 else 1),
+        nn.Flatten(),
+        nn.Linear(16 * (4 if size >= 2 else 1), 120),
+        nn.ReLU(),
+        nn.Linear(120, 84),
+        nn.ReLU(),
+        nn.Linear(84, classes),
+    )
+
+
+class _Basic(nn.Module):
+    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False),
+            nn.BatchNorm2d(c_out),
+            nn.ReLU(),
+            nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False),
+            nn.BatchNorm2d(c_out),
+        )
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or c_in != c_out:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out)
+            )
+        self.act = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.body(x) + self.shortcut(x))
+
+
+@_register("resnet8")
+def resnet8(shape: tuple[int, int, int], classes: int) -> nn.Module:
+    """ResNet-8: a 3x3 stem and three basic blocks of 16, 32, 64 channels."""
+    c, h, w = shape
+    size = min(h, w)
+    layers: list[nn.Module] = [nn.Conv2d(c, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU()]
+    c_in = 16
+    for i, c_out in enumerate((16, 32, 64)):
+        stride = 2 if i > 0 and size >= 4 else 1
+        size = -(-size // stride)
+        layers.append(_Basic(c_in, c_out, stride))
+        c_in = c_out
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, classes)]
+    return nn.Sequential(*layers)
+
+
+class _InvertedResidual(nn.Module):
+    def __init__(self, c_in: int, c_out: int, stride: int, expand: int) -> None:
+        super().__init__()
+        mid = c_in * expand
+        self.body = nn.Sequential(
+            nn.Conv2d(c_in, mid, 1, bias=False),
+            nn.BatchNorm2d(mid),
+            nn.ReLU6(),
+            nn.Conv2d(mid, mid, 3, stride, 1, groups=mid, bias=False),
+            nn.BatchNorm2d(mid),
+            nn.ReLU6(),
+            nn.Conv2d(mid, c_out, 1, bias=False),
+            nn.BatchNorm2d(c_out),
+        )
+        self.residual = stride == 1 and c_in == c_out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.body(x)
+        return x + out if self.residual else out
+
+
+@_register("mobilenetv2")
+def mobilenetv2(shape: tuple[int, int, int], classes: int) -> nn.Module:
+    """A small MobileNetV2 (width 0.5): inverted residuals with expand ratio 6."""
+    c, h, w = shape
+    size = min(h, w)
+    stem_stride = 2 if size >= 64 else 1
+    size = -(-size // stem_stride)
+    layers: list[nn.Module] = [
+        nn.Conv2d(c, 16, 3, stem_stride, 1, bias=False),
+        nn.BatchNorm2d(16),
+        nn.ReLU6(),
+    ]
+    c_in = 16
+    # (expand, channels, blocks, stride): MobileNetV2's table at width 0.5, shortened.
+    for expand, c_out, blocks, stride in (
+        (1, 8, 1, 1),
+        (6, 16, 2, 2),
+        (6, 24, 2, 2),
+        (6, 32, 2, 2),
+        (6, 48, 1, 1),
+        (6, 80, 1, 2),
+    ):
+        for b in range(blocks):
+            s = stride if b == 0 and size >= 4 else 1
+            size = -(-size // s)
+            layers.append(_InvertedResidual(c_in, c_out, s, expand))
+            c_in = c_out
+    layers += [
+        nn.Conv2d(c_in, 320, 1, bias=False),
+        nn.BatchNorm2d(320),
+        nn.ReLU6(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Dropout(0.1),
+        nn.Linear(320, classes),
+    ]
+    return nn.Sequential(*layers)
