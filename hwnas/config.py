@@ -65,6 +65,26 @@ class DeviceSection(BaseModel):
     profile_archs: int = Field(default=150, ge=10)
 
 
+class SupernetSection(BaseModel):
+    """How the run trains its supernet (for ``evaluator: {name: supernet}`` without a path)."""
+
+    model_config = ConfigDict(extra="forbid")
+    epochs: int = Field(default=20, ge=1)
+    num_random: int = Field(default=2, ge=0)
+    distill: bool = True
+    lr: float = Field(default=0.1, gt=0)
+
+
+class ExportSection(BaseModel):
+    """How ``hwnas run`` exports the Pareto set (``hwnas export`` flags override)."""
+
+    model_config = ConfigDict(extra="forbid")
+    top_k: int | None = Field(default=None, ge=1)
+    epochs: int | None = Field(default=None, ge=1)
+    variants: list[str] = ["fp32"]
+    report_baselines: bool = True
+
+
 class TerminationSection(BaseModel):
     model_config = ConfigDict(extra="forbid")
     evaluations: int = Field(default=100, ge=1)
@@ -86,6 +106,8 @@ class SearchConfig(BaseModel):
     strategy: StrategySection = StrategySection()
     evaluator: EvaluatorSection = EvaluatorSection()
     executor: ExecutorSection = ExecutorSection()
+    supernet: SupernetSection = SupernetSection()
+    export: ExportSection = ExportSection()
     termination: TerminationSection = TerminationSection()
     batch_size: int = Field(default=10, ge=1)
 

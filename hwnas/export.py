@@ -240,13 +240,13 @@ def _budget_maxima(budgets: Sequence[Any]) -> dict[str, float]:
 
 def _runtime(config: Any) -> Any:
     from hwnas.profiling import create_runtime
+    from hwnas.profiling.runtimes import runtime_with_threads
 
     device = config.device
     if device is None:  # no target device: measure on this CPU for information
         return create_runtime("onnxruntime-cpu", threads=1)
-    kwargs = {"threads": device.threads} if device.runtime.endswith("cpu") else {}
     try:
-        return create_runtime(device.runtime, **kwargs)
+        return runtime_with_threads(device.runtime, device.threads)
     except HwnasError as error:
         raise HwnasError(
             f"cannot re-measure on the run's device here: {error} (export on the target "

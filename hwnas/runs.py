@@ -96,9 +96,9 @@ class _Components:
                 "the path of a fitted latency predictor (make one with 'hwnas profile' and "
                 "'hwnas fit', or use one shipped in predictors/)",
             )
-        from hwnas.predictors import LatencyPredictor
+        from hwnas.predictors import load_predictor
 
-        predictor = LatencyPredictor.load(device.predictor)
+        predictor = load_predictor(device.predictor)
         if predictor.space_ != self.space.name:
             raise ConfigError(
                 "device.predictor",
@@ -111,6 +111,12 @@ class _Components:
                 "device.predictor",
                 f"a predictor profiled at the data's input shape {self.dataset.input_shape}",
                 f"{device.predictor} (input shape {shape})",
+            )
+        if int(predictor.num_classes_) != self.dataset.num_classes:
+            raise ConfigError(
+                "device.predictor",
+                f"a predictor profiled with {self.dataset.num_classes} classes",
+                f"{device.predictor} ({predictor.num_classes_} classes)",
             )
         return predictor
 
@@ -127,12 +133,48 @@ class _Components:
                     str(budget),
                 )
 
+    def prepare_evaluator(self, progress: bool = False) -> None:
+        """Train the run's supernet when the evaluator needs one and none was given.
+
+        Training checkpoints every epoch into ``<run>/supernet``; a resumed run resumes it.
+        """
+        section = self.config.evaluator
+        if section.name != "supernet" or "supernet" in section.options():
+            return
+        folder = self.run_dir / "supernet"
+        if not (folder / "weights.pt").is_file():
+            from hwnas.nn.supernet import build_supernet, train_supernet
+            from hwnas.train import Recipe
+
+            settings = self.config.supernet
+            supernet = build_supernet(
+                self.space,
+                self.dataset.input_shape,
+                self.dataset.num_classes,
+                seed=self.config.seed,
+            )
+            train_supernet(
+                supernet,
+                self.dataset,
+                Recipe(epochs=settings.epochs, lr=settings.lr),
+                seed=self.config.seed,
+                num_random=settings.num_random,
+                distill=settings.distill,
+                out_dir=folder,
+                progress=progress,
+            )
+        self._supernet_dir = folder
+
     def evaluator_factory(self) -> Any:
         from hwnas.evaluators import EVALUATORS
 
         section = self.config.evaluator
         factory = EVALUATORS.get(section.name)
         options = section.options()
+        if section.name == "supernet" and "supernet" not in options:
+            if getattr(self, "_supernet_dir", None) is None:
+                raise HwnasError("the run's supernet is not trained (prepare_evaluator first)")
+            options["supernet"] = str(self._supernet_dir)
         params = inspect.signature(factory).parameters
         if "space" in params:
             options["space"] = self.space
@@ -247,6 +289,7 @@ def resume(run_dir: str | Path, *, progress: bool = False) -> SearchRun:
 def _run(components: _Components, run_dir: Path, progress: bool) -> SearchRun:
     config = components.config
     termination = config.termination
+    components.prepare_evaluator(progress)
     executor = components.executor()
     try:
         with RunStore(run_dir / "run.db") as store:

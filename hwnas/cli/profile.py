@@ -57,8 +57,8 @@ def add_parser(commands: Any) -> None:
 
 
 def _cmd_profile(args: argparse.Namespace) -> None:
-    from hwnas.profiling import create_runtime
     from hwnas.profiling.profiler import profile_space
+    from hwnas.profiling.runtimes import runtime_with_threads
     from hwnas.spaces import create_space
 
     if args.space is None:
@@ -70,8 +70,7 @@ def _cmd_profile(args: argparse.Namespace) -> None:
     archs = None
     if args.archs is not None:
         archs = _read_archs(space, Path(args.archs))
-    kwargs: dict[str, Any] = {"threads": args.threads} if args.threads is not None else {}
-    runtime = _create_runtime(create_runtime, args.runtime, kwargs)
+    runtime = runtime_with_threads(args.runtime, args.threads)
     protocol = None
     if args.max_seconds is not None:
         from hwnas.profiling.protocol import DEFAULT_MIN_SECONDS
@@ -101,14 +100,6 @@ def _cmd_profile(args: argparse.Namespace) -> None:
         f"measured {run.measured}, skipped {run.skipped} already measured; "
         f"profile {run.path} (device {run.device_id})",
     )
-
-
-def _create_runtime(factory: Any, name: str, kwargs: dict[str, Any]) -> Any:
-    try:
-        return factory(name, **kwargs)
-    except TypeError:
-        # A runtime without a threads setting (e.g. CUDA ones): retry without it.
-        return factory(name)
 
 
 def _read_archs(space: Any, path: Path) -> list[Any]:

@@ -430,3 +430,14 @@ class TorchCUDA(Runtime):
             return float(start.elapsed_time(end))
 
         return run_once
+
+
+def runtime_with_threads(name: str, threads: int, *, check: bool = True) -> Runtime:
+    """:func:`create_runtime` with ``threads`` for runtimes that have that setting."""
+    import inspect
+
+    factory = RUNTIMES.get(name)
+    kwargs: dict[str, Any] = {}
+    if "threads" in inspect.signature(factory).parameters:
+        kwargs["threads"] = threads
+    return create_runtime(name, check=check, **kwargs)

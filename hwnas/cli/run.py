@@ -1,0 +1,58 @@
+"""``hwnas run CONFIG``: the main job, end to end."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from hwnas.cli.common import add_json
+
+
+def add_parser(commands: Any) -> None:
+    """Register ``hwnas run``."""
+    p = commands.add_parser(
+        "run",
+        help="profile (if needed), fit, search, export and report, end to end",
+        description="The main job: profile the device if no fitting latency predictor "
+        "exists, fit one, search under the config's budgets, export the Pareto set as "
+        "verified ONNX files and write the report.",
+    )
+    p.add_argument("config", metavar="CONFIG", help="YAML config (e.g. configs/digits-cpu.yaml)")
+    p.add_argument("--runs-dir", default="runs", help="where run folders go (default runs/)")
+    p.add_argument("--run-id", default=None, help="run folder name (default <name>-<time>)")
+    p.add_argument("--profiles-dir", default="profiles", help="(default profiles/)")
+    p.add_argument("--predictors-dir", default="predictors", help="(default predictors/)")
+    add_json(p)
+    p.set_defaults(handler=_cmd_run)
+
+
+def _cmd_run(args: argparse.Namespace) -> None:
+    from hwnas.pipeline import run_pipeline
+
+    def say(message: str) -> None:
+        print(f"hwnas run: {message}", file=sys.stderr, flush=True)
+
+    result = run_pipeline(
+        args.config,
+        runs_dir=args.runs_dir,
+        run_id=args.run_id,
+        profiles_dir=args.profiles_dir,
+        predictors_dir=args.predictors_dir,
+        progress=not args.json,
+        log=say,
+    )
+    info = result.to_dict()
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return
+    if result.profile:
+        print(f"profile          {result.profile}")
+    print(f"predictor        {result.predictor}")
+    print(f"run folder       {result.run}")
+    print(
+        f"exported models  {info['exported']} ({info['feasible']} meet the budgets when "
+        f"measured): {info['manifest']}"
+    )
+    print(f"report           {result.report}")
