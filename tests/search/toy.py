@@ -30,12 +30,14 @@ class ToyEvaluator(Evaluator):
         counter: str | None = None,
         sleep: float = 0.0,
         fail_on: str | None = None,
+        offset: float = 0.0,
     ) -> None:
         self.space = space or NB201Space()
         self.kill_at = kill_at
         self.counter = Path(counter) if counter else None
         self.sleep = sleep
         self.fail_on = fail_on
+        self.offset = offset
 
     def evaluate(self, arch: Any) -> EvalResult:
         if self.fail_on is not None and self.fail_on in str(arch):
@@ -48,6 +50,7 @@ class ToyEvaluator(Evaluator):
         time.sleep(self.sleep)
         ops = arch.ops
         accuracy = (ops.count("nor_conv_3x3") + 0.5 * ops.count("nor_conv_1x1")) / 6
+        accuracy = min(1.0, accuracy + self.offset)
         return EvalResult({"accuracy": accuracy}, cost_seconds=self.sleep)
 
     def cache_key(self) -> dict[str, Any]:
