@@ -17,12 +17,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import torch
-from torch import nn
-
 from hwnas.errors import ArchError
 
 if TYPE_CHECKING:
+    from torch import nn
+
     from hwnas.spaces.base import Arch, SearchSpace
     from hwnas.spaces.mbconv import MBConvArch, MBConvSpace
     from hwnas.spaces.nb201 import NB201Arch, NB201Space
@@ -55,6 +54,7 @@ def count_params(model: nn.Module) -> int:
 
 def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     """MACs of one forward pass of ``model`` on a single ``input_shape`` (C, H, W) sample."""
+    import torch
     from fvcore.nn import FlopCountAnalysis
 
     was_training = model.training
@@ -91,9 +91,12 @@ def count_costs_fast(
     over random architectures and input shapes), but about a thousand times faster: what
     predictors and searches use to cost many architectures.
     """
-    from hwnas.nn.build import check_input_shape
-
-    shape = check_input_shape(input_shape, num_classes)
+    shape = tuple(int(v) for v in input_shape)
+    if len(shape) != 3 or min(shape) < 1 or int(num_classes) < 2:
+        raise ArchError(
+            f"input_shape/num_classes: expected (C, H, W) and >= 2 classes, "
+            f"got {tuple(input_shape)} and {num_classes}"
+        )
     if space.name == "mbconv":
         return _mbconv_costs(space, arch, shape, int(num_classes))  # type: ignore[arg-type]
     if space.name == "nb201":
@@ -108,7 +111,7 @@ def _conv(c_in: int, c_out: int, k: int, h: int, w: int, groups: int = 1) -> int
 def _mbconv_costs(
     space: MBConvSpace, arch: MBConvArch, shape: tuple[int, int, int], classes: int
 ) -> Costs:
-    from hwnas.nn.mbconv import make_divisible, plan_strides, stage_channels
+    from hwnas.spaces.mbconv import make_divisible, plan_strides, stage_channels
 
     c, h, w = shape
     stem_stride, strides = plan_strides(space, h, w)

@@ -10,42 +10,15 @@ import torch
 from torch import nn
 
 from hwnas.nn.build import HwnasNet
-from hwnas.spaces.mbconv import MBConvArch, MBConvSpace, MBStage
-
-#: Inputs at least this large (smaller side) get a stride-2 stem, as on ImageNet.
-STEM_STRIDE_MIN_SIZE = 64
-#: A stage keeps its stride 2 only while its input is at least this large (smaller side).
-STAGE_STRIDE_MIN_SIZE = 4
-
-
-def make_divisible(value: float, divisor: int = 8) -> int:
-    """``value`` rounded to the nearest multiple of ``divisor`` (never below 90 % of it)."""
-    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
-    if rounded < 0.9 * value:
-        rounded += divisor
-    return rounded
-
-
-def plan_strides(space: MBConvSpace, height: int, width: int) -> tuple[int, list[int]]:
-    """The stem stride and each stage's stride for an input of ``height`` x ``width``.
-
-    The stem downsamples only inputs of at least :data:`STEM_STRIDE_MIN_SIZE` pixels; a
-    stage with stride 2 keeps it only while its input is at least
-    :data:`STAGE_STRIDE_MIN_SIZE` pixels, so no feature map shrinks below 2x2 through a
-    stride (and never below 1x1). 8x8 digits run at 8-4-2, 32x32 images at 32-16-8-4-2
-    and 224x224 images at 112-56-28-14-7, as in MobileNetV3.
-    """
-    size = min(height, width)
-    stem = 2 if size >= STEM_STRIDE_MIN_SIZE else 1
-    size = -(-size // stem)
-    strides = []
-    for stride in space.stage_strides:
-        if stride == 2 and size >= STAGE_STRIDE_MIN_SIZE:
-            strides.append(2)
-            size = -(-size // 2)
-        else:
-            strides.append(1)
-    return stem, strides
+from hwnas.spaces.mbconv import (  # noqa: F401  (re-exported: the space geometry)
+    STAGE_STRIDE_MIN_SIZE,
+    STEM_STRIDE_MIN_SIZE,
+    MBConvArch,
+    MBConvSpace,
+    make_divisible,
+    plan_strides,
+    stage_channels,
+)
 
 
 def activation(name: str) -> nn.Module:
@@ -154,11 +127,6 @@ class MBConvNet(HwnasNet):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.head(self.blocks(self.stem(x)))
         return self.classifier(self.dropout(torch.flatten(self.pool(x), 1)))
-
-
-def stage_channels(stage: MBStage, base: int) -> int:
-    """Output channels of a stage: its base channels times its width, divisible by 8."""
-    return make_divisible(base * stage.width)
 
 
 def _init_weights(model: nn.Module) -> None:

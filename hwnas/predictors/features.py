@@ -1,0 +1,239 @@
+"""Features of architectures for latency predictors, computed from the architecture alone.
+
+A :class:`FeatureSpec` is a list of feature blocks; each block turns architectures into
+columns. Built in:
+
+- ``onehot``: one column per (encoding dimension, choice); genes that have no effect (the
+  block slots beyond a stage's depth in ``mbconv``) are all-zero rather than choice 0.
+- ``costs``: ``macs_m`` (MACs / 1e6), ``params_m`` (parameters / 1e6) and ``log_macs``
+  (natural log of ``macs_m``), from the closed-form counter
+  :func:`hwnas.costs.count_costs_fast` (tens of thousands of architectures a second).
+
+More blocks (a lookup-table sum of measured per-layer latencies, for instance) plug in with
+:func:`register_feature_block`: a block has a ``name``, JSON ``config()`` that is stored in
+the predictor file and rebuilds it, its ``columns()``, which of them are ``additive()``
+(may enter a sum-of-costs model such as ``lut``) and ``compute()``.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hwnas.errors import ArchError, HwnasError
+from hwnas.registry import Registry
+from hwnas.spaces.base import Arch, SearchSpace
+
+
+@dataclass(frozen=True)
+class FeatureContext:
+    """What features are computed for: the space, the input shape and the classes."""
+
+    space: SearchSpace
+    input_shape: tuple[int, int, int]
+    num_classes: int
+
+
+class FeatureBlock(abc.ABC):
+    """A group of feature columns computed from architectures."""
+
+    name: str
+
+    def config(self) -> dict[str, Any]:
+        """JSON-serialisable constructor arguments (stored in predictor files)."""
+        return {}
+
+    @abc.abstractmethod
+    def columns(self, context: FeatureContext) -> list[str]:
+        """The names of the columns, in order."""
+
+    @abc.abstractmethod
+    def additive(self, context: FeatureContext) -> list[bool]:
+        """For each column, whether latency may be modelled as a non-negative sum over it."""
+
+    @abc.abstractmethod
+    def compute(
+        self, context: FeatureContext, archs: Sequence[Arch], encodings: np.ndarray
+    ) -> np.ndarray:
+        """The ``(len(archs), len(columns))`` float matrix of this block."""
+
+
+FEATURE_BLOCKS: Registry[FeatureBlock] = Registry("feature block")
+
+
+def register_feature_block(name: str) -> Callable[[Callable[..., Any]], Any]:
+    """Class decorator registering a :class:`FeatureBlock` under ``name``."""
+    return FEATURE_BLOCKS.register(name)
+
+
+# -- which genes have an effect ----------------------------------------------------------
+def active_genes(space: SearchSpace, encodings: np.ndarray) -> np.ndarray:
+    """A boolean mask of the genes of ``encodings`` (n, n_dims) that affect the architecture.
+
+    ``mbconv`` block slots beyond their stage's depth have no effect; every gene of other
+    spaces does.
+    """
+    mask = np.ones(encodings.shape, dtype=bool)
+    if space.name == "mbconv":
+        depths = np.asarray(space.depths)  # type: ignore[attr-defined]
+        stages = int(space.num_stages)  # type: ignore[attr-defined]
+        per_stage = encodings.shape[1] // stages
+        for s in range(stages):
+            start = s * per_stage
+            depth = depths[encodings[:, start]]
+            for slot in range((per_stage - 4) // 2):
+                off = slot >= depth
+                mask[off, start + 4 + 2 * slot] = False
+                mask[off, start + 5 + 2 * slot] = False
+    return mask
+
+
+@register_feature_block("onehot")
+class OneHotBlock(FeatureBlock):
+    """One column per (gene, choice); inactive genes are all zero."""
+
+    name = "onehot"
+
+    def columns(self, context: FeatureContext) -> list[str]:
+        return [f"g{i}={j}" for i, n in enumerate(context.space.n_choices) for j in range(int(n))]
+
+    def additive(self, context: FeatureContext) -> list[bool]:
+        return [True] * sum(int(n) for n in context.space.n_choices)
+
+    def compute(
+        self, context: FeatureContext, archs: Sequence[Arch], encodings: np.ndarray
+    ) -> np.ndarray:
+        n_choices = np.asarray(context.space.n_choices, dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(n_choices)[:-1]])
+        out = np.zeros((len(encodings), int(n_choices.sum())))
+        if len(encodings):
+            rows = np.repeat(np.arange(len(encodings)), len(n_choices))
+            cols = (encodings + offsets).ravel()
+            values = active_genes(context.space, encodings).ravel().astype(float)
+            out[rows, cols] = values
+        return out
+
+
+@register_feature_block("costs")
+class CostsBlock(FeatureBlock):
+    """``macs_m``, ``params_m`` and ``log_macs`` from the closed-form cost counter."""
+
+    name = "costs"
+
+    def columns(self, context: FeatureContext) -> list[str]:
+        return ["macs_m", "params_m", "log_macs"]
+
+    def additive(self, context: FeatureContext) -> list[bool]:
+        return [True, True, False]
+
+    def compute(
+        self, context: FeatureContext, archs: Sequence[Arch], encodings: np.ndarray
+    ) -> np.ndarray:
+        from hwnas.costs import count_costs_fast
+
+        out = np.empty((len(archs), 3))
+        for i, arch in enumerate(archs):
+            costs = count_costs_fast(context.space, arch, context.input_shape, context.num_classes)
+            out[i, 0] = costs.macs / 1e6
+            out[i, 1] = costs.params / 1e6
+        out[:, 2] = np.log(np.maximum(out[:, 0], 1e-6))
+        return out
+
+
+class FeatureSpec:
+    """An ordered list of feature blocks.
+
+    Args:
+        blocks: Block names or :class:`FeatureBlock` objects; default ``("onehot", "costs")``.
+    """
+
+    def __init__(self, blocks: Sequence[str | FeatureBlock] = ("onehot", "costs")) -> None:
+        built: list[FeatureBlock] = []
+        for block in blocks:
+            built.append(FEATURE_BLOCKS.create(block) if isinstance(block, str) else block)
+        if not built:
+            raise HwnasError("features: expected at least one feature block, got none")
+        names = [b.name for b in built]
+        if len(set(names)) != len(names):
+            raise HwnasError(f"features: expected distinct feature blocks, got {names}")
+        self.blocks: tuple[FeatureBlock, ...] = tuple(built)
+
+    def columns(self, context: FeatureContext) -> list[str]:
+        """All column names, block by block."""
+        return [c for b in self.blocks for c in b.columns(context)]
+
+    def additive(self, context: FeatureContext) -> np.ndarray:
+        """A boolean mask of the columns a sum-of-costs model may use."""
+        return np.array([a for b in self.blocks for a in b.additive(context)], dtype=bool)
+
+    def matrix(self, context: FeatureContext, archs: Sequence[Arch]) -> np.ndarray:
+        """The ``(len(archs), n_columns)`` feature matrix."""
+        rows: list[tuple[int, ...]] = []
+        for i, arch in enumerate(archs):
+            try:
+                rows.append(context.space.encode(arch))
+            except ArchError as error:
+                raise ArchError(f"archs[{i}]: {error}") from None
+        encodings = np.array(rows, dtype=np.int64).reshape(len(archs), context.space.n_dims)
+        parts = [b.compute(context, archs, encodings) for b in self.blocks]
+        return np.hstack(parts) if parts else np.empty((len(archs), 0))
+
+    def to_json(self) -> list[dict[str, Any]]:
+        """``[{"name": ..., **config}, ...]``."""
+        return [{"name": b.name, **b.config()} for b in self.blocks]
+
+    @classmethod
+    def from_json(cls, data: Any, where: str = "features") -> FeatureSpec:
+        """The inverse of :meth:`to_json`; unknown blocks raise :class:`HwnasError`."""
+        if not isinstance(data, list) or not data:
+            raise HwnasError(f"{where}: expected a non-empty list of feature blocks, got {data!r}")
+        blocks: list[FeatureBlock] = []
+        for i, item in enumerate(data):
+            if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+                raise HwnasError(f"{where}[{i}]: expected an object with a 'name', got {item!r}")
+            config = {k: v for k, v in item.items() if k != "name"}
+            if item["name"] not in FEATURE_BLOCKS:
+                raise HwnasError(
+                    f"{where}[{i}].name: expected one of {', '.join(FEATURE_BLOCKS.names())}, "
+                    f"got {item['name']!r}"
+                )
+            try:
+                blocks.append(FEATURE_BLOCKS.create(item["name"], **config))
+            except TypeError as error:
+                raise HwnasError(f"{where}[{i}]: bad configuration ({error})") from None
+        return cls(blocks)
+
+
+def as_archs(space: SearchSpace, archs: Sequence[Arch | str] | Arch | str) -> list[Arch]:
+    """Architecture values of ``space`` from values or strings, each checked.
+
+    Raises:
+        ArchError: A string does not parse, or a value belongs to another space or has a
+            choice outside this space's configuration; the message gives its position.
+    """
+    if isinstance(archs, str | Arch):
+        archs = [archs]
+    out: list[Arch] = []
+    for i, item in enumerate(archs):
+        if isinstance(item, str):
+            try:
+                arch = space.parse(item)
+            except ArchError as error:
+                raise ArchError(f"archs[{i}]: {error}") from None
+        elif isinstance(item, Arch):
+            if item.space_name != space.name:
+                raise ArchError(
+                    f"archs[{i}]: expected an architecture of space {space.name!r}, got one "
+                    f"of space {item.space_name!r}"
+                )
+            arch = item
+        else:
+            raise ArchError(
+                f"archs[{i}]: expected an architecture or its string, got {type(item).__name__}"
+            )
+        out.append(arch)
+    return out
