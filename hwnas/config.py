@@ -63,6 +63,9 @@ class DeviceSection(BaseModel):
     threads: int = Field(default=1, ge=1)
     batch: int = Field(default=1, ge=1)
     profile_archs: int = Field(default=150, ge=10)
+    #: During the search, latency ceilings are tightened by this fraction so that predictor
+    #: error leaves models within the real ceiling when measured (export checks the real one).
+    safety_margin: float = Field(default=0.0, ge=0, lt=1)
 
 
 class SupernetSection(BaseModel):

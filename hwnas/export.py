@@ -125,7 +125,7 @@ def export_run(
     config, components = run.config, run.components
     runtime = _runtime(config) if measure else None
     with run.store() as store:
-        front = pareto_front(store.candidates(), components.objectives, components.budgets)
+        front = pareto_front(store.candidates(), components.objectives, components.search_budgets)
         device_fingerprint = store.get_meta("device_fingerprint")
     if not front:
         raise HwnasError(f"{run.path}: the run has no feasible evaluated candidate to export")

@@ -148,7 +148,7 @@ def report_run(run_dir: str | Path, *, baselines: bool = True, layer_runs: int =
     objectives = components.objectives
     cost = next((o for o in objectives if o != "error"), "macs")
     done = [c for c in candidates if c.status == "done"]
-    front = pareto_front(candidates, objectives, components.budgets)
+    front = pareto_front(candidates, objectives, components.search_budgets)
 
     measured_on = None
     baseline_rows: list[dict[str, Any]] = []

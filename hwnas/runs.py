@@ -9,6 +9,7 @@ half-written run.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import platform
@@ -82,6 +83,14 @@ class _Components:
             self.space, self.dataset.input_shape, self.dataset.num_classes, self.predictor
         )
         self.budgets = config.parsed_budgets()
+        margin = config.device.safety_margin if config.device is not None else 0.0
+        #: The budgets the search applies: latency ceilings tightened by the safety margin.
+        self.search_budgets = tuple(
+            dataclasses.replace(b, bound=b.bound * (1 - margin))
+            if b.metric == "latency_ms" and margin
+            else b
+            for b in self.budgets
+        )
         self.objectives = tuple(config.objectives)
         self._check_feasible()
         self.run_dir = run_dir
@@ -299,7 +308,7 @@ def _run(components: _Components, run_dir: Path, progress: bool) -> SearchRun:
                 executor=executor,
                 cheap=components.cheap,
                 objectives=components.objectives,
-                budgets=components.budgets,
+                budgets=components.search_budgets,
                 store=store,
                 seed=config.seed,
                 batch_size=config.batch_size,
