@@ -17,7 +17,18 @@ from collections.abc import Sequence
 
 from hwnas.errors import HwnasError
 
-COMMAND_MODULES = ("hwnas.cli.space", "hwnas.cli.train", "hwnas.cli.profile", "hwnas.cli.search")
+COMMAND_MODULES = (
+    "hwnas.cli.space",
+    "hwnas.cli.train",
+    "hwnas.cli.profile",
+    "hwnas.cli.search",
+    "hwnas.cli.supernet",
+    "hwnas.cli.predict",
+    "hwnas.cli.export",
+    "hwnas.cli.report",
+    "hwnas.cli.run",
+    "hwnas.cli.bench",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,4 +58,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("hwnas: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) went away: not an error of ours.
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     return 0

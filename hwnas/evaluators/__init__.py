@@ -10,6 +10,7 @@ from hwnas.evaluators.base import (
 )
 from hwnas.evaluators.cache import CachedEvaluator, EvalCache, cache_key
 from hwnas.evaluators.standalone import StandaloneEvaluator
+from hwnas.evaluators.supernet import SupernetEvaluator
 from hwnas.evaluators.surrogate import SurrogateEvaluator
 from hwnas.evaluators.tabular import TabularEvaluator
 
@@ -20,6 +21,7 @@ __all__ = [
     "EvalResult",
     "Evaluator",
     "StandaloneEvaluator",
+    "SupernetEvaluator",
     "SurrogateEvaluator",
     "TabularEvaluator",
     "cache_key",

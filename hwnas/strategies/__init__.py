@@ -1,6 +1,6 @@
 """Search strategies behind one ask/tell interface and a registry."""
 
-from hwnas.strategies import evolution, nsga2, random  # noqa: F401  (registration)
+from hwnas.strategies import evolution, nsga2, random, surrogate_ehvi  # noqa: F401  (registration)
 from hwnas.strategies.base import (
     STRATEGIES,
     Problem,

@@ -1,0 +1,103 @@
+"""The ``nb201`` supernet: a one-shot model with all five operations on every edge.
+
+Each edge of each cell holds one module per NAS-Bench-201 operation; a subnet (single
+path) runs the one its architecture names. Stem, residual reduction blocks, the final
+BN-ReLU and the classifier are shared by every subnet.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from hwnas.nn.nb201 import Cell, NB201Net, ResidualReduction, make_op
+from hwnas.nn.supernet.base import Supernet
+from hwnas.spaces.base import Arch
+from hwnas.spaces.nb201 import EDGES, OPS, NB201Arch, NB201Space
+
+
+class OneShotCell(nn.Module):
+    """A cell with every operation on each of its 6 edges."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.edges = nn.ModuleList(
+            nn.ModuleDict({op: make_op(op, channels) for op in OPS}) for _ in EDGES
+        )
+
+    def forward(self, x: torch.Tensor, ops: tuple[str, ...]) -> torch.Tensor:  # type: ignore[override]
+        nodes = [x]
+        k = 0
+        for target in range(1, 4):
+            total: torch.Tensor | None = None
+            for source in range(target):
+                edge = self.edges[k]
+                assert isinstance(edge, nn.ModuleDict)
+                out = edge[ops[k]](nodes[source])
+                total = out if total is None else total + out
+                k += 1
+            assert total is not None
+            nodes.append(total)
+        return nodes[-1]
+
+    def copy_to(self, cell: Cell, ops: tuple[str, ...]) -> None:
+        """Copy the weights of the operations ``ops`` into the standalone ``cell``."""
+        for k, op in enumerate(ops):
+            edge = self.edges[k]
+            assert isinstance(edge, nn.ModuleDict)
+            cell.edges[k].load_state_dict(edge[op].state_dict())
+
+
+class NB201Supernet(Supernet):
+    """The one-shot supernet of an :class:`~hwnas.spaces.NB201Space`.
+
+    Args:
+        space: The ``nb201`` space.
+        input_shape: ``(C, H, W)`` of one input.
+        num_classes: Number of output logits.
+    """
+
+    space: NB201Space
+
+    def __init__(
+        self, space: NB201Space, input_shape: tuple[int, int, int], num_classes: int
+    ) -> None:
+        super().__init__(space, input_shape, num_classes)
+        c = space.channels
+        self.stem = nn.Sequential(
+            nn.Conv2d(input_shape[0], c[0], 3, padding=1, bias=False), nn.BatchNorm2d(c[0])
+        )
+        layers: list[nn.Module] = []
+        for stage, channels in enumerate(c):
+            if stage > 0:
+                layers.append(ResidualReduction(c[stage - 1], channels))
+            layers += [OneShotCell(channels) for _ in range(space.cells_per_stage)]
+        self.cells = nn.ModuleList(layers)
+        self.lastact = nn.Sequential(nn.BatchNorm2d(c[-1]), nn.ReLU())
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(c[-1], num_classes)
+
+    def forward_arch(self, x: torch.Tensor, arch: Arch) -> torch.Tensor:
+        assert isinstance(arch, NB201Arch)
+        x = self.stem(x)
+        for layer in self.cells:
+            x = layer(x, arch.ops) if isinstance(layer, OneShotCell) else layer(x)
+        x = self.lastact(x)
+        return self.classifier(torch.flatten(self.pool(x), 1))
+
+    def extract(self, arch: Arch) -> NB201Net:
+        arch = self.check_arch(arch)
+        assert isinstance(arch, NB201Arch)
+        model = self._standalone(arch)
+        assert isinstance(model, NB201Net)
+        model.stem.load_state_dict(self.stem.state_dict())
+        for mine, theirs in zip(self.cells, model.cells, strict=True):
+            if isinstance(mine, OneShotCell):
+                assert isinstance(theirs, Cell)
+                mine.copy_to(theirs, arch.ops)
+            else:
+                assert isinstance(mine, ResidualReduction)
+                theirs.load_state_dict(mine.state_dict())
+        model.lastact.load_state_dict(self.lastact.state_dict())
+        model.classifier.load_state_dict(self.classifier.state_dict())
+        return model

@@ -1,0 +1,149 @@
+"""``hwnas bench``: scores, JSON, CLI errors (small runs on the shipped NB201 table)."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+from importlib import resources
+
+import numpy as np
+import pytest
+
+from hwnas.bench import BenchConfig, load_bench_config, run_bench
+from hwnas.benchmarks_table import load_table
+from hwnas.cli import main
+from hwnas.errors import ConfigError
+from hwnas.pareto import hypervolume, pareto_mask
+
+QUERIES = [20, 40, 60]
+
+
+@pytest.fixture(scope="module")
+def result():
+    return run_bench(
+        strategies=["surrogate-ehvi", "random"],
+        device_columns=["pixel3_ms"],
+        seeds=1,
+        queries=QUERIES,
+    )
+
+
+def _recompute(queried: list[str], column: str) -> tuple[float, float]:
+    """Regret and recall from scratch: min-max normalised true values, reference (1, 1)."""
+    table = load_table()
+    F = np.c_[1 - table.column("acc_cifar10_test") / 100, table.column(column)]
+    F = (F - F.min(0)) / (F.max(0) - F.min(0))
+    true = pareto_mask(F)
+    rows = [table.row_of(a) for a in queried]
+    found = F[rows][pareto_mask(F[rows])]
+    regret = 1 - hypervolume(found, np.ones(2)) / hypervolume(F[true], np.ones(2))
+    recall = len(set(rows) & set(np.flatnonzero(true))) / true.sum()
+    return regret, recall
+
+
+def test_scores_are_fractions_and_regret_never_grows_with_queries(result) -> None:
+    runs = result.devices["pixel3_ms"].runs
+    assert [r.strategy for r in runs] == ["surrogate-ehvi", "random"]
+    for run in runs:
+        assert len(run.queries) == QUERIES[-1] == len(set(run.queries))
+        assert all(0.0 <= v <= 1.0 for v in run.regret + run.recall)
+        assert all(a >= b for a, b in zip(run.regret, run.regret[1:], strict=False))
+        assert all(a <= b for a, b in zip(run.recall, run.recall[1:], strict=False))
+        for q, regret, recall in zip(QUERIES, run.regret, run.recall, strict=True):
+            assert (regret, recall) == pytest.approx(_recompute(run.queries[:q], "pixel3_ms"))
+    summary = result.summary()["pixel3_ms"]["random"]["60"]
+    assert summary["seeds"] == 1 and summary["regret_mean"] == runs[1].regret[-1]
+
+
+def test_json_has_every_run_with_regret_recall_and_queried_archs(capsys) -> None:
+    code = main(
+        [
+            "bench",
+            "--strategies",
+            "random,nsga2",
+            "--device-column",
+            "1080ti_1_ms",
+            "--seeds",
+            "1",
+            "--queries",
+            "20,40",
+            "--profile-archs",
+            "50",
+            "--json",
+        ]
+    )
+    assert code == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["config"]["profile_archs"] == 50 and data["config"]["queries"] == [20, 40]
+    device = data["devices"]["1080ti_1_ms"]
+    assert len(device["true_front"]) == 32
+    assert {(r["strategy"], r["seed"]) for r in device["runs"]} == {("random", 0), ("nsga2", 0)}
+    for run in device["runs"]:
+        assert set(run) >= {"strategy", "seed", "regret", "recall", "queried"}
+        assert len(run["regret"]) == len(run["recall"]) == 2
+        assert len(run["queried"]) == 40 and all(isinstance(a, str) for a in run["queried"])
+        assert run["regret"][-1] == pytest.approx(_recompute(run["queried"], "1080ti_1_ms")[0])
+    assert set(data["summary"]["1080ti_1_ms"]) == {"random", "nsga2"}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--profile-archs", "301"], "profile_archs: expected an integer in 2..300"),
+        (["--strategies", "simulated-annealing"], "strategies: expected names from"),
+        (["--device-column", "tpu_ms"], "device_columns: expected a column of"),
+        (["--accuracy-column", "acc"], "accuracy_column: expected a column of"),
+        (["--queries", "100,50"], "queries: expected increasing numbers"),
+        (["--seeds", "many"], "seeds: expected an integer"),
+        (["--table", "/no/such/table.csv"], "does not exist"),
+    ],
+)
+def test_bad_arguments_exit_2_with_a_message(capsys, args: list[str], message: str) -> None:
+    assert main(["bench", "--quiet", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("hwnas: error: ") and message in err
+
+
+def test_a_table_must_answer_every_query(tmp_path, capsys) -> None:
+    """A table of the same form works; one that lacks architectures is refused."""
+    raw = resources.files("hwnas.resources").joinpath("nb201.csv.gz").read_bytes()
+    rows = list(csv.reader(gzip.decompress(raw).decode().splitlines()))
+    header, body = rows[0], rows[1:]
+    keep = [header.index(c) for c in ("arch_str", "acc_cifar10_test", "gold_6240_ms")]
+    full = tmp_path / "full.csv"
+    full.write_text("\n".join(",".join(r[i] for i in keep) for r in [header, *body]) + "\n")
+    result = run_bench(
+        table=str(full),
+        strategies=["random"],
+        device_columns=["gold_6240_ms"],
+        seeds=1,
+        queries=[30],
+        profile_archs=40,
+    )
+    assert 0 <= result.devices["gold_6240_ms"].runs[0].regret[0] <= 1
+    partial = tmp_path / "partial.csv"
+    partial.write_text("\n".join(",".join(r[i] for i in keep) for r in [header, *body[:500]]))
+    assert (
+        main(["bench", "--quiet", "--table", str(partial), "--device-column", "gold_6240_ms"]) == 2
+    )
+    assert "table: expected one row for each of the 15625" in capsys.readouterr().err
+
+
+def test_the_shipped_config_is_valid_and_overrides_apply() -> None:
+    config = load_bench_config("configs/nb201-bench.yaml")
+    assert config.profile_archs <= 300 and config.seeds == tuple(range(10))
+    assert "optuna-nsga2" in config.strategies
+    smaller = config.updated(strategies="random", seeds="3,5")
+    assert smaller.strategies == ("random",) and smaller.seeds == (3, 5)
+    with pytest.raises(ConfigError, match="unknown_key"):
+        BenchConfig.from_mapping({"unknown_key": 1})
+
+
+def test_optuna_baseline_uses_true_latency_and_counts_distinct_queries() -> None:
+    pytest.importorskip("optuna")
+    result = run_bench(
+        strategies=["optuna-nsga2"], device_columns=["pixel3_ms"], seeds=1, queries=[30]
+    )
+    run = result.devices["pixel3_ms"].runs[0]
+    assert len(run.queries) == len(set(run.queries)) == 30

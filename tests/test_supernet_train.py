@@ -1,0 +1,135 @@
+"""Supernet training: sandwich steps, checkpoints, exact resumption, output folder, CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from hwnas.cli import main
+from hwnas.data import Dataset, Split, load_dataset
+from hwnas.errors import ConfigError, HwnasError
+from hwnas.nn.supernet import build_supernet, load_supernet, train_supernet, weights_sha256
+from hwnas.spaces import MBConvSpace, NB201Space
+from hwnas.train import Recipe
+
+SPACES = {
+    "mbconv": MBConvSpace(
+        stage_channels=(8, 16),
+        stage_strides=(2, 2),
+        depths=(1, 2),
+        kernels=(3, 5),
+        expands=(1, 3),
+        widths=(0.5, 1.0),
+        stem_channels=8,
+        head_channels=16,
+    ),
+    "nb201": NB201Space(channels=(4, 8, 8), cells_per_stage=1),
+}
+RECIPE = Recipe(epochs=2, batch_size=32, warmup_epochs=1)
+
+
+@pytest.fixture(scope="module")
+def tiny() -> Dataset:
+    """96 training and 48 val digits."""
+    ds = load_dataset("digits")
+    return dataclasses.replace(
+        ds,
+        train=Split(ds.train.x[:96], ds.train.y[:96]),
+        val=Split(ds.val.x[:48], ds.val.y[:48]),
+        fingerprint=ds.fingerprint + "-tiny",
+    )
+
+
+def _train(name: str, data: Dataset, **kwargs):
+    supernet = build_supernet(SPACES[name], data.input_shape, data.num_classes, seed=0)
+    return supernet, train_supernet(supernet, data, RECIPE, seed=0, **kwargs)
+
+
+@pytest.mark.parametrize("name", ["mbconv", "nb201"])
+def test_resumed_training_equals_uninterrupted(name: str, tiny: Dataset, tmp_path) -> None:
+    straight, full = _train(name, tiny, out_dir=tmp_path / "a")
+    _, partial = _train(name, tiny, out_dir=tmp_path / "b", stop_after=1)
+    assert partial.epochs_done == 1 and not partial.complete
+    assert not (tmp_path / "b" / "weights.pt").exists()
+    assert json.loads((tmp_path / "b" / "supernet.json").read_text())["complete"] is False
+    resumed, result = _train(name, tiny, out_dir=tmp_path / "b")  # a fresh process would do this
+    for key, value in straight.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[key]), key
+    assert result.weights_sha256 == full.weights_sha256
+    assert result.subnets == full.subnets
+    losses = [(h["loss_largest"], h["loss"]) for h in result.history]
+    assert losses == [(h["loss_largest"], h["loss"]) for h in full.history]
+    info_a = json.loads((tmp_path / "a" / "supernet.json").read_text())
+    info_b = json.loads((tmp_path / "b" / "supernet.json").read_text())
+    assert info_a["weights_sha256"] == info_b["weights_sha256"] == full.weights_sha256
+    assert info_a["epochs_done"] == 2 and info_a["complete"] is True
+    checkpoint = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)
+    assert checkpoint["epoch"] == 2
+    assert set(checkpoint) >= {"model", "optimizer", "scheduler", "generator", "torch_rng"}
+
+
+def test_training_is_deterministic_and_leaves_global_rng(tiny: Dataset) -> None:
+    torch.manual_seed(99)
+    before = torch.get_rng_state()
+    a, _ = _train("mbconv", tiny, distill=False, num_random=1)
+    assert torch.equal(torch.get_rng_state(), before)
+    b, _ = _train("mbconv", tiny, distill=False, num_random=1)
+    assert weights_sha256(a.state_dict()) == weights_sha256(b.state_dict())
+    c, _ = _train("mbconv", tiny, distill=True, num_random=1)
+    assert weights_sha256(a.state_dict()) != weights_sha256(c.state_dict())
+
+
+def test_resume_with_other_settings_is_refused(tiny: Dataset, tmp_path) -> None:
+    _train("nb201", tiny, out_dir=tmp_path, stop_after=1)
+    supernet = build_supernet(SPACES["nb201"], tiny.input_shape, tiny.num_classes, seed=0)
+    with pytest.raises(ConfigError, match="seed"):
+        train_supernet(supernet, tiny, RECIPE, seed=1, out_dir=tmp_path)
+    with pytest.raises(ConfigError, match="recipe"):
+        train_supernet(supernet, tiny, Recipe(epochs=3), out_dir=tmp_path)
+    with pytest.raises(ConfigError, match="num_random"):
+        train_supernet(supernet, tiny, RECIPE, num_random=-1)
+
+
+def test_load_supernet_checks_the_weights(tiny: Dataset, tmp_path) -> None:
+    _, result = _train("nb201", tiny, out_dir=tmp_path)
+    loaded = load_supernet(tmp_path)
+    assert loaded.weights_sha256 == result.weights_sha256
+    assert loaded.info["space_config"] == SPACES["nb201"].config()
+    state = torch.load(tmp_path / "weights.pt", weights_only=True)
+    state["classifier.bias"] += 1.0
+    torch.save(state, tmp_path / "weights.pt")
+    with pytest.raises(HwnasError, match="SHA-256"):
+        load_supernet(tmp_path)
+    with pytest.raises(HwnasError, match="no such file"):
+        load_supernet(tmp_path / "missing")
+
+
+def test_cli_train_resume_and_eval(tmp_path, capsys) -> None:
+    ds = load_dataset("digits")
+    x = ds.train.x[:80].numpy()[:, 0]
+    x = ((x - x.min()) / (x.max() - x.min()) * 255).astype(np.uint8)
+    np.savez(tmp_path / "d.npz", x=x, y=ds.train.y[:80].numpy())
+    data = f"npz:{tmp_path / 'd.npz'}"
+    out = tmp_path / "run"
+    args = ["supernet", "train", "--space", "mbconv", "--data", data, "--epochs", "1"]
+    args += ["--out", str(out), "--batch-size", "64", "--random-subnets", "0", "--json"]
+    assert main(args) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["complete"] and set(first["subnets"]) == {"largest", "smallest"}
+    info = json.loads((out / "supernet.json").read_text())
+    assert info["space"] == "mbconv" and info["input_shape"] == [1, 8, 8]
+    assert info["dataset"]["spec"].startswith("npz:/")
+    assert main(args) == 0  # resumes: nothing left to train, same weights
+    assert json.loads(capsys.readouterr().out)["weights_sha256"] == first["weights_sha256"]
+    arch = "w0.5-relu:k3e1|w0.5-relu:k3e1|w0.5-relu:k3e1|w0.5-relu:k3e1|w0.5-relu:k3e1"
+    assert main(["supernet", "eval", str(out), arch, "--json"]) == 0
+    evaluated = json.loads(capsys.readouterr().out)
+    assert evaluated["metrics"]["accuracy"] == pytest.approx(
+        first["subnets"]["smallest"]["accuracy"]
+    )
+    assert main([*args[:-1], "--seed", "3", "--json"]) == 2
+    assert "seed" in capsys.readouterr().err
