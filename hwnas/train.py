@@ -162,13 +162,13 @@ def train_model(
     """
     recipe = recipe or Recipe()
     generator = torch.Generator().manual_seed(seed)
-    optimizer = _make_optimizer(model, recipe)
+    optimizer = make_optimizer(model, recipe)
     n = len(dataset.train)
     steps_per_epoch = max(1, math.ceil(n / recipe.batch_size))
     total_steps = steps_per_epoch * recipe.epochs
     warmup_steps = steps_per_epoch * min(recipe.warmup_epochs, recipe.epochs - 1)
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: _lr_factor(step, warmup_steps, total_steps)
+        optimizer, lambda step: lr_factor(step, warmup_steps, total_steps)
     )
     history: list[dict[str, float]] = []
     started = time.perf_counter()
@@ -261,14 +261,14 @@ def train_arch(
     return model, result
 
 
-def _lr_factor(step: int, warmup_steps: int, total_steps: int) -> float:
+def lr_factor(step: int, warmup_steps: int, total_steps: int) -> float:
     if step < warmup_steps:
         return (step + 1) / warmup_steps
     progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
     return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
-def _make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
+def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
     # No weight decay on biases and normalisation parameters (1-d tensors).
     decay = [p for p in model.parameters() if p.ndim > 1]
     no_decay = [p for p in model.parameters() if p.ndim <= 1]

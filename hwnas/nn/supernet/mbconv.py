@@ -21,7 +21,7 @@ from hwnas.nn.mbconv import (
     ConvBNAct,
     MBConvBlock,
     MBConvNet,
-    _init_weights,
+    init_weights,
     make_divisible,
     plan_strides,
     stage_channels,
@@ -163,7 +163,7 @@ class MBConvSupernet(Supernet):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(space.head_channels, num_classes)
-        _init_weights(self)
+        init_weights(self)
         # Zero-initialised last batch norm in residual blocks (every slot after a stage's
         # first): each subnet starts as its shallowest version, which makes sandwich
         # training of deep subnets much faster (BigNAS).

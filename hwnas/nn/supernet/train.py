@@ -40,7 +40,7 @@ from hwnas.nn.supernet.store import (
 )
 from hwnas.progress import maybe, progress_bar
 from hwnas.spaces.base import Arch
-from hwnas.train import Recipe, _lr_factor, _make_optimizer, augment_batch
+from hwnas.train import Recipe, augment_batch, lr_factor, make_optimizer
 
 
 @dataclass
@@ -120,12 +120,12 @@ def train_supernet(
     settings = _settings(supernet, dataset, recipe, seed, num_random, distill)
     folder = None if out_dir is None else Path(out_dir)
     generator = torch.Generator().manual_seed(seed)
-    optimizer = _make_optimizer(supernet, recipe)
+    optimizer = make_optimizer(supernet, recipe)
     steps_per_epoch = max(1, math.ceil(len(dataset.train) / recipe.batch_size))
     total_steps = steps_per_epoch * recipe.epochs
     warmup_steps = steps_per_epoch * min(recipe.warmup_epochs, recipe.epochs - 1)
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: _lr_factor(step, warmup_steps, total_steps)
+        optimizer, lambda step: lr_factor(step, warmup_steps, total_steps)
     )
     state: dict[str, Any] = {"epoch": 0, "seconds": 0.0, "history": []}
     torch_rng: torch.Tensor | None = None
