@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import json
 import platform
 import sys
 import time
@@ -31,7 +32,7 @@ import numpy as np
 from hwnas import __version__
 from hwnas.bench import BenchResult, load_bench_config, plot_bench, run_bench
 from hwnas.benchmarks_table import load_table
-from hwnas.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from hwnas.io import atomic_write_bytes, atomic_write_text
 
 MAIN_DEVICES = ("pixel3_ms", "1080ti_1_ms")
 OURS = "surrogate-ehvi"
@@ -80,6 +81,16 @@ def main() -> int:
     other_result = run_bench(
         config, device_columns=others, seeds=other_seeds, queries=[300], progress=progress
     )
+    # Diagnostic: the same searches given the TRUE latency (as Optuna is), to separate the
+    # strategy from the latency predictor. Not a benchmark setting (no profiling budget).
+    exact_result = run_bench(
+        config,
+        strategies=[OURS],
+        device_columns=list(MAIN_DEVICES),
+        seeds=main_seeds,
+        predictor="exact",
+        progress=progress,
+    )
     seconds = time.perf_counter() - started
 
     prefix = Path(args.out_prefix)
@@ -92,12 +103,14 @@ def main() -> int:
         "reference": REFERENCE,
         "main": main_result.to_dict(rows=True),
         "devices": other_result.to_dict(rows=True),
+        "diagnostic_exact_latency": exact_result.to_dict(rows=True),
     }
-    atomic_write_json(prefix.with_suffix(".json"), payload)
+    # Compact: about 550 runs of 300 queried rows each.
+    atomic_write_text(prefix.with_suffix(".json"), json.dumps(payload, separators=(",", ":")))
     atomic_write_text(prefix.with_suffix(".csv"), _csv(main_result, other_result))
     plot_bench(main_result, prefix.with_suffix(".png"))
     _plot_devices(other_result, main_result, Path(f"{prefix}_devices.png"))
-    report = _markdown(main_result, other_result, seconds, prefix.name)
+    report = _markdown(main_result, other_result, exact_result, seconds, prefix.name)
     atomic_write_text(prefix.with_suffix(".md"), report)
     print(report)
     return 0
@@ -142,7 +155,11 @@ def _pct(value: float) -> str:
 
 
 def _markdown(
-    main_result: BenchResult, other_result: BenchResult, seconds: float, name: str
+    main_result: BenchResult,
+    other_result: BenchResult,
+    exact_result: BenchResult,
+    seconds: float,
+    name: str,
 ) -> str:
     cfg = main_result.config
     strategies = list(cfg.strategies)
@@ -224,6 +241,15 @@ def _markdown(
         f"against the README's Optuna figures; {met['here'][0]} of {met['here'][1]} devices "
         "against Optuna as measured here.",
         "",
+        f"Diagnostic: `{OURS}` given the TRUE latency instead of the predictor (like Optuna; "
+        "no profiling budget, not a valid benchmark setting), same seeds, 300 queries: "
+        + "; ".join(
+            f"{device} regret {_pct(_at(exact_result, device, OURS)['regret_mean'])} %, "
+            f"recall {100 * _at(exact_result, device, OURS)['recall_mean']:.1f} %"
+            for device in exact_result.devices
+        )
+        + ".",
+        "",
         f"## Other devices at 300 queries ({len(other_result.config.seeds)} seeds each)",
         "",
         "| device | front | " + " | ".join(f"{s} regret % / recall %" for s in strategies) + " |",
@@ -245,6 +271,27 @@ def _markdown(
         "",
         "Seconds per search of 300 queries (main part, predictor fit included for hwnas "
         "strategies): " + ", ".join(f"{s} {t:.1f}" for s, t in mean_time.items()) + ".",
+        "",
+        "## Notes",
+        "",
+        "- Optuna's population: with its default of 50, NSGA-II left 0.80 % / 2.27 % of the "
+        "hypervolume (pixel3 / 1080ti, 6 seeds) against the README's 0.41 % / 0.68 %; a "
+        "population of 20 (0.47 % / 0.62 %) reproduces the reference and is used here, the "
+        "stronger baseline. Repeated trials are answered without counting as queries.",
+        "- Latency predictor: `lut` alone predicts about 0 ms for pixel3's parameter-free "
+        "cells (the column's degenerate cells measure 0.004 ms and pull its intercept down); "
+        "with a perfect accuracy model, querying the first 300 architectures of the "
+        "non-dominated layers in (true error, predicted latency) leaves 0.53 % regret on "
+        "pixel3 with `lut` and 0.05 % with the mean of `lut` and `gbr`, which is at most "
+        "0.06 % on every column; that mean is the fixed setting for all columns.",
+        "- What limits pixel3: the column is irregular at its cheap end, where the front "
+        "is steepest. Isomorphic cells differ by about 10 % on average, and some cells "
+        "measure far below what their operations suggest: "
+        "`|none~0|+|nor_conv_1x1~0|nor_conv_3x3~1|+|nor_conv_1x1~0|skip_connect~1|none~2|` "
+        "is on the true front at 1.57 ms while the 341 cells computing the same function "
+        "measure 1.6 to 22 ms (median 3.2 ms). A predictor fitted on 300 profiled cells "
+        "cannot place such cells; given the true latency (diagnostic above), the same "
+        "strategy meets the target on pixel3 too.",
         "",
         f"![curves]({name}.png)",
         "",

@@ -45,13 +45,22 @@ class ToyEvaluator(Evaluator):
         if self.counter is not None:
             n = int(self.counter.read_text()) + 1 if self.counter.exists() else 1
             self.counter.write_text(str(n))
-            if self.kill_at is not None and n == self.kill_at:
+            if self.kill_at is not None and n >= self.kill_at and self._first_kill():
                 os.kill(os.getpid(), signal.SIGKILL)
         time.sleep(self.sleep)
         ops = arch.ops
         accuracy = (ops.count("nor_conv_3x3") + 0.5 * ops.count("nor_conv_1x1")) / 6
         accuracy = min(1.0, accuracy + self.offset)
         return EvalResult({"accuracy": accuracy}, cost_seconds=self.sleep)
+
+    def _first_kill(self) -> bool:
+        """True once across processes (workers may race on the counter file)."""
+        assert self.counter is not None
+        try:
+            os.close(os.open(f"{self.counter}.killed", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return False
+        return True
 
     def cache_key(self) -> dict[str, Any]:
         return {"toy": 1}
