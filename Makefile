@@ -1,5 +1,6 @@
 # The two commands of the README:
-#   make run    set up a virtual environment and run the main job on the embedded digits data
+#   make run    set up a virtual environment and run the main job (hwnas run) on the embedded
+#               digits data: profile this CPU if needed, search, export ONNX models, report
 #   make test   set up the same environment, lint, type-check and run the test suite
 PYTHON ?= python3
 VENV ?= .venv
@@ -7,8 +8,7 @@ BIN := $(VENV)/bin
 # Installed before the package so that set-up never pulls a multi-GB CUDA build of torch on a
 # CPU-only machine. Override for another build, e.g. make test TORCH_SPEC='torch==2.5.1'.
 TORCH_SPEC ?= torch==2.13.0
-RUN_DIR ?= runs/digits-train
-ARCH ?= w1-relu:k3e4|w1-relu:k3e4,k3e4|w1-relu:k3e4,k3e4|w1-relu:k3e4|w1-relu:k3e4
+CONFIG ?= configs/digits-cpu.yaml
 
 .PHONY: install run test lint typecheck clean
 
@@ -22,7 +22,7 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 run: install
-	$(BIN)/hwnas train mbconv '$(ARCH)' --data digits --epochs 30 --seed 0 --out $(RUN_DIR)
+	OMP_NUM_THREADS=1 $(BIN)/hwnas run $(CONFIG)
 
 lint: install
 	$(BIN)/ruff check hwnas tests benchmarks
