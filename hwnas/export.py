@@ -123,7 +123,7 @@ def export_run(
         raise ConfigError("--top-k", "a positive integer", top_k)
     run = open_run(run_dir)
     config, components = run.config, run.components
-    runtime = _runtime(config) if measure else None
+    runtime = target_runtime(config) if measure else None
     with run.store() as store:
         front = pareto_front(store.candidates(), components.objectives, components.search_budgets)
         device_fingerprint = store.get_meta("device_fingerprint")
@@ -150,7 +150,7 @@ def export_run(
         measured = None
         if runtime is not None:
             batch = config.device.batch if config.device is not None else 1
-            measured = _measure_model(runtime, model, shape, batch)
+            measured = measure_latency_ms(runtime, model, shape, batch)
         metrics = {
             **candidate.metrics,
             "accuracy": result.val_accuracy,
@@ -238,7 +238,8 @@ def _budget_maxima(budgets: Sequence[Any]) -> dict[str, float]:
     return out
 
 
-def _runtime(config: Any) -> Any:
+def target_runtime(config: Any) -> Any:
+    """The runtime of a run's device (this CPU when the run has none), available here."""
     from hwnas.profiling import create_runtime
     from hwnas.profiling.runtimes import runtime_with_threads
 
@@ -254,7 +255,8 @@ def _runtime(config: Any) -> Any:
         ) from None
 
 
-def _measure_model(runtime: Any, model: Any, shape: tuple[int, int, int], batch: int) -> float:
+def measure_latency_ms(runtime: Any, model: Any, shape: tuple[int, int, int], batch: int) -> float:
+    """Median latency of ``model`` on ``runtime`` by the profiling protocol."""
     from hwnas.profiling.protocol import measure_model
 
     with tempfile.TemporaryDirectory() as workdir:

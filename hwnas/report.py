@@ -88,7 +88,7 @@ def _baselines(run: Any, recipe: Any, seed: int, runtime: Any, batch: int) -> li
     import torch
 
     from hwnas.costs import count_costs
-    from hwnas.export import _measure_model
+    from hwnas.export import measure_latency_ms
     from hwnas.nn.handmade import build_handmade
     from hwnas.train import evaluate, train_model
 
@@ -107,7 +107,7 @@ def _baselines(run: Any, recipe: Any, seed: int, runtime: Any, batch: int) -> li
                 "name": name,
                 "val_accuracy": result.val_accuracy,
                 "test_accuracy": test_accuracy,
-                "measured_latency_ms": _measure_model(runtime, model.eval(), shape, batch),
+                "measured_latency_ms": measure_latency_ms(runtime, model.eval(), shape, batch),
                 "macs": costs.macs,
                 "params": costs.params,
             }
@@ -122,7 +122,7 @@ def report_run(run_dir: str | Path, *, baselines: bool = True, layer_runs: int =
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from hwnas.export import _runtime
+    from hwnas.export import target_runtime
     from hwnas.runs import open_run
     from hwnas.search import pareto_front
     from hwnas.train import Recipe
@@ -153,7 +153,7 @@ def report_run(run_dir: str | Path, *, baselines: bool = True, layer_runs: int =
     measured_on = None
     baseline_rows: list[dict[str, Any]] = []
     if baselines and manifest is not None:
-        runtime = _runtime(run.config)
+        runtime = target_runtime(run.config)
         measured_on = runtime.name
         recipe = Recipe(**manifest["recipe"])
         batch = run.config.device.batch if run.config.device is not None else 1

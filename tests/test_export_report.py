@@ -118,8 +118,8 @@ def test_missing_and_corrupted_run_folders(tmp_path) -> None:
 def test_unavailable_runtime_is_a_clear_error() -> None:
     from types import SimpleNamespace
 
-    from hwnas.export import _runtime
+    from hwnas.export import target_runtime
 
     device = SimpleNamespace(runtime="onnxruntime-cuda", threads=1, batch=1)
     with pytest.raises(HwnasError, match="--no-measure"):
-        _runtime(SimpleNamespace(device=device))
+        target_runtime(SimpleNamespace(device=device))
