@@ -10,11 +10,16 @@ architectures and save it to ``predictors/<device-id>/<space>.json``. Also re-me
 
     OMP_NUM_THREADS=1 python benchmarks/profile_cpu.py            # the committed results
     python benchmarks/profile_cpu.py --settings nb201:3,32,32 --n 60 --out /tmp/p.json
+
+A setting is ``SPACE:C,H,W`` or ``SPACE:C,H,W:N`` (N architectures instead of ``--n``).
+Run it on an otherwise idle machine: another busy process on the other core shifts the
+medians by 5-18 % on this 2-core VM.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -30,7 +35,7 @@ from hwnas.profiling.protocol import measure_model
 from hwnas.profiling.store import read_profile
 from hwnas.spaces import create_space
 
-DEFAULT_SETTINGS = ["nb201:3,32,32", "mbconv:3,32,32", "mbconv:1,8,8", "mbconv:3,224,224"]
+DEFAULT_SETTINGS = ["mbconv:1,8,8", "nb201:3,32,32", "mbconv:3,32,32", "mbconv:3,224,224:300"]
 
 
 def stability(space, records, runtime, shape, repeat, seed):  # type: ignore[no-untyped-def]
@@ -79,19 +84,25 @@ def main() -> int:
     parser.add_argument("--profiles", default="profiles")
     parser.add_argument("--predictors", default="predictors")
     parser.add_argument("--out", default="benchmarks/results/profile_cpu.json")
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="replace only these settings' results in --out, keep the others",
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     runtime = create_runtime("onnxruntime-cpu", threads=1)
     results = []
     for setting in args.settings:
-        name, shape_text = setting.split(":")
+        name, shape_text, *count = setting.split(":")
         shape = tuple(int(v) for v in shape_text.split(","))
+        n_archs = int(count[0]) if count else args.n
         space = create_space(name)
         started = time.perf_counter()
         run = profile_space(
             space,
             runtime,
-            n=args.n,
+            n=n_archs,
             input_shape=shape,
             num_classes=10,
             seed=args.seed,
@@ -133,7 +144,7 @@ def main() -> int:
             "n_test": n_test,
             "note": "held-out metrics of the same model kind at the largest n",
         }
-        path = shipped.save(Path(args.predictors) / run.device_id / f"{space.name}.json")
+        path = shipped.save(Path(args.predictors) / run.device_id / f"{space.file_stem}.json")
         results.append(
             {
                 "setting": setting,
@@ -163,13 +174,23 @@ def main() -> int:
             flush=True,
         )
     fingerprint = device_fingerprint(runtime, batch=1, input_shape=(3, 32, 32))
+    command = "python " + " ".join(sys.argv)
+    for result in results:
+        result["command"] = command
+    previous = []
+    if args.merge and Path(args.out).is_file():
+        # Keep the other settings' results (each records the command that made it).
+        done = {r["setting"] for r in results}
+        previous = [
+            r for r in json.loads(Path(args.out).read_text())["results"] if r["setting"] not in done
+        ]
     atomic_write_json(
         args.out,
         {
-            "command": "python " + " ".join(sys.argv),
+            "command": command,
             "cpu": fingerprint["cpu_model"],
             "runtime": runtime.settings(),
-            "results": results,
+            "results": previous + results,
         },
     )
     print(f"wrote {args.out}")

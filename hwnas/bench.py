@@ -93,6 +93,9 @@ class BenchConfig:
             or models joined by ``+`` for the mean of their predictions (default ``lut+gbr``).
             ``exact`` gives the true column instead: a diagnostic only (it breaks the
             profiling budget), reported as such.
+        predictor_features: The predictor's feature blocks, comma-separated (default
+            ``onehot,costs``, with which the committed results were made; see
+            :mod:`hwnas.predictors.features`).
         strategy_options: Keyword arguments per strategy name.
     """
 
@@ -107,6 +110,7 @@ class BenchConfig:
     space: str = "nb201"
     batch_size: int = 10
     predictor: str = "lut+gbr"
+    predictor_features: str = "onehot,costs"
     strategy_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @classmethod
@@ -182,6 +186,7 @@ class BenchConfig:
             "space": self.space,
             "batch_size": self.batch_size,
             "predictor": self.predictor,
+            "predictor_features": self.predictor_features,
             "strategy_options": {k: dict(v) for k, v in self.strategy_options.items()},
         }
 
@@ -232,6 +237,17 @@ def _normalise(key: str, value: Any) -> Any:
         if not isinstance(value, str) or not value:
             raise ConfigError(key, "a non-empty string", value)
         return value
+    if key == "predictor_features":
+        from hwnas.predictors.features import FEATURE_BLOCKS
+
+        blocks = [b.strip() for b in value.split(",")] if isinstance(value, str) else [None]
+        if not blocks or any(b not in FEATURE_BLOCKS for b in blocks):
+            raise ConfigError(
+                key,
+                f"comma-separated feature blocks from {', '.join(FEATURE_BLOCKS.names())}",
+                value,
+            )
+        return ",".join(str(b) for b in blocks)
     if key == "table":
         if value is not None and not isinstance(value, str | os.PathLike):
             raise ConfigError(key, "the path of a CSV table, or null for NAS-Bench-201", value)
@@ -465,7 +481,13 @@ def run_bench(
                 else:
                     if predictor is None:
                         predictor = fit_latency_predictor(
-                            space, table, column, seed, cfg.profile_archs, cfg.predictor
+                            space,
+                            table,
+                            column,
+                            seed,
+                            cfg.profile_archs,
+                            cfg.predictor,
+                            features=cfg.predictor_features.split(","),
                         )
                     queried = _run_hwnas(cfg, space, table, name, seed, predictor)
                 rows = [table.row_of(a) for a in queried]
@@ -533,7 +555,13 @@ def profiled_rows(n_rows: int, seed: int, n: int) -> np.ndarray:
 
 
 def fit_latency_predictor(
-    space: SearchSpace, table: BenchmarkTable, column: str, seed: int, n: int, model: str
+    space: SearchSpace,
+    table: BenchmarkTable,
+    column: str,
+    seed: int,
+    n: int,
+    model: str,
+    features: Sequence[str] = ("onehot", "costs"),
 ) -> Any:
     """A :class:`~hwnas.predictors.LatencyPredictor` fitted on ``n`` profiled rows only."""
     from hwnas.predictors import LatencyPredictor
@@ -569,7 +597,10 @@ def fit_latency_predictor(
     names = [m.strip() for m in model.split("+")]
     if not all(names):
         raise ConfigError("predictor", "a model name, or names joined by '+'", model)
-    fitted = [LatencyPredictor(model=name, seed=seed).fit(records, space) for name in names]
+    fitted = [
+        LatencyPredictor(model=name, seed=seed, features=list(features)).fit(records, space)
+        for name in names
+    ]
     return fitted[0] if len(fitted) == 1 else _MeanPredictor(fitted)
 
 

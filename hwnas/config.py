@@ -40,6 +40,11 @@ class StrategySection(_Section):
 
 class EvaluatorSection(_Section):
     name: str = "supernet"
+    #: During the search, accuracy floors are lowered (error ceilings raised) by this much:
+    #: a low-fidelity estimate (inherited supernet weights, a few epochs) understates the
+    #: accuracy the exported model reaches after its final training; export checks the
+    #: real floor on the trained model.
+    accuracy_slack: float = Field(default=0.0, ge=0, lt=1)
 
 
 class ExecutorSection(_Section):
@@ -76,6 +81,7 @@ class SupernetSection(BaseModel):
     num_random: int = Field(default=2, ge=0)
     distill: bool = True
     lr: float = Field(default=0.1, gt=0)
+    batch_size: int = Field(default=64, ge=1)
 
 
 class ExportSection(BaseModel):

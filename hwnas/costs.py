@@ -108,62 +108,261 @@ def _conv(c_in: int, c_out: int, k: int, h: int, w: int, groups: int = 1) -> int
     return c_out * (c_in // groups) * k * k * h * w
 
 
-def _mbconv_costs(
-    space: MBConvSpace, arch: MBConvArch, shape: tuple[int, int, int], classes: int
-) -> Costs:
+@dataclass(frozen=True)
+class Layer:
+    """One operator of a built model, as the closed-form counters see it (batch 1).
+
+    ``kind`` is one of ``conv`` (dense k x k), ``pw`` (1x1), ``dw`` (depthwise), ``se``
+    (squeeze-excite: pool, two 1x1 convolutions, gate), ``fc``, ``pool`` (average),
+    ``add`` (a sum of two maps), ``mul`` (NB201's ``none``: times zero), ``act`` (a
+    stand-alone activation) and ``bn`` (a batch norm that no convolution absorbs); ``act``
+    is the activation applied to the output (``relu``, ``hswish`` or ``""``).
+    """
+
+    kind: str
+    stage: int
+    kernel: int
+    c_in: int
+    c_out: int
+    h_out: int
+    w_out: int
+    macs: int
+    params: int
+    act: str = ""
+
+    @property
+    def out_elems(self) -> int:
+        """Elements of the output feature map."""
+        return self.c_out * self.h_out * self.w_out
+
+
+def mbconv_layers(
+    space: MBConvSpace, arch: MBConvArch, shape: Sequence[int], classes: int
+) -> list[Layer]:
+    """The operators of the ``mbconv`` model of ``arch``, in order, with their costs.
+
+    Batch norm is folded into the preceding convolution (as onnxruntime does), so it adds
+    parameters (scale and shift) but no operator. Stage ``-1`` is the stem, ``num_stages``
+    the head.
+    """
     from hwnas.spaces.mbconv import make_divisible, plan_strides, stage_channels
 
-    c, h, w = shape
+    c, h, w = (int(v) for v in shape)
     stem_stride, strides = plan_strides(space, h, w)
     h, w = -(-h // stem_stride), -(-w // stem_stride)
     c_stem = space.stem_channels
-    macs = _conv(c, c_stem, 3, h, w)
-    params = c_stem * c * 9 + 2 * c_stem
+    layers = [
+        Layer(
+            "conv",
+            -1,
+            3,
+            c,
+            c_stem,
+            h,
+            w,
+            _conv(c, c_stem, 3, h, w),
+            9 * c * c_stem + 2 * c_stem,
+            "hswish",
+        )
+    ]
     c_in = c_stem
-    for stage, base, stride in zip(arch.stages, space.stage_channels, strides, strict=True):
+    for s, (stage, base, stride) in enumerate(
+        zip(arch.stages, space.stage_channels, strides, strict=True)
+    ):
         c_out = stage_channels(stage, base)
         for i, block in enumerate(stage.blocks):
-            s = stride if i == 0 else 1
+            st = stride if i == 0 else 1
             mid = c_in * block.expand
             if block.expand != 1:
-                macs += _conv(c_in, mid, 1, h, w)
-                params += c_in * mid + 2 * mid
-            h, w = -(-h // s), -(-w // s)
-            macs += _conv(mid, mid, block.kernel, h, w, groups=mid)
-            params += mid * block.kernel**2 + 2 * mid
+                layers.append(
+                    Layer(
+                        "pw",
+                        s,
+                        1,
+                        c_in,
+                        mid,
+                        h,
+                        w,
+                        _conv(c_in, mid, 1, h, w),
+                        c_in * mid + 2 * mid,
+                        stage.act,
+                    )
+                )
+            h_in, w_in = h, w
+            h, w = -(-h // st), -(-w // st)
+            k = block.kernel
+            layers.append(
+                Layer(
+                    "dw",
+                    s,
+                    k,
+                    mid,
+                    mid,
+                    h,
+                    w,
+                    _conv(mid, mid, k, h, w, groups=mid),
+                    mid * k * k + 2 * mid,
+                    stage.act,
+                )
+            )
             if stage.se:
                 hidden = make_divisible(mid / 4)
-                macs += 2 * mid * hidden
-                params += 2 * mid * hidden + hidden + mid
-            macs += _conv(mid, c_out, 1, h, w)
-            params += mid * c_out + 2 * c_out
+                layers.append(
+                    Layer(
+                        "se",
+                        s,
+                        1,
+                        mid,
+                        mid,
+                        h,
+                        w,
+                        2 * mid * hidden,
+                        2 * mid * hidden + hidden + mid,
+                    )
+                )
+            layers.append(
+                Layer(
+                    "pw",
+                    s,
+                    1,
+                    mid,
+                    c_out,
+                    h,
+                    w,
+                    _conv(mid, c_out, 1, h, w),
+                    mid * c_out + 2 * c_out,
+                )
+            )
+            if st == 1 and c_in == c_out and (h_in, w_in) == (h, w):
+                layers.append(Layer("add", s, 1, c_out, c_out, h, w, 0, 0))
             c_in = c_out
     head = space.head_channels
-    macs += _conv(c_in, head, 1, h, w) + head * classes
-    params += c_in * head + 2 * head + head * classes + classes
-    return Costs(macs=macs, params=params)
+    last = len(space.stage_channels)
+    layers.append(
+        Layer(
+            "pw",
+            last,
+            1,
+            c_in,
+            head,
+            h,
+            w,
+            _conv(c_in, head, 1, h, w),
+            c_in * head + 2 * head,
+            "hswish",
+        )
+    )
+    layers.append(Layer("pool", last, h, head, head, 1, 1, 0, 0))
+    layers.append(
+        Layer("fc", last, 1, head, classes, 1, 1, head * classes, head * classes + classes)
+    )
+    return layers
+
+
+def _mbconv_costs(
+    space: MBConvSpace, arch: MBConvArch, shape: tuple[int, int, int], classes: int
+) -> Costs:
+    layers = mbconv_layers(space, arch, shape, classes)
+    return Costs(macs=sum(x.macs for x in layers), params=sum(x.params for x in layers))
+
+
+def nb201_layers(
+    space: NB201Space, arch: NB201Arch, shape: Sequence[int], classes: int
+) -> list[Layer]:
+    """The operators of the ``nb201`` model of ``arch``, in order, with their costs.
+
+    Every edge is computed (``none`` is a multiplication by zero, which onnxruntime keeps),
+    so each cell has the same operators; ``act`` layers are the ReLUs before convolutions.
+    """
+    c, h, w = (int(v) for v in shape)
+    channels = space.channels
+    layers = [
+        Layer(
+            "conv",
+            -1,
+            3,
+            c,
+            channels[0],
+            h,
+            w,
+            _conv(c, channels[0], 3, h, w),
+            9 * c * channels[0] + 2 * channels[0],
+        )
+    ]
+    for stage, ch in enumerate(channels):
+        if stage > 0:
+            prev = channels[stage - 1]
+            h_in, w_in = h, w
+            h, w = -(-h // 2), -(-w // 2)
+            layers += [
+                Layer("act", stage, 1, prev, prev, h_in, w_in, 0, 0, "relu"),
+                Layer(
+                    "conv",
+                    stage,
+                    3,
+                    prev,
+                    ch,
+                    h,
+                    w,
+                    _conv(prev, ch, 3, h, w),
+                    9 * prev * ch + 2 * ch,
+                ),
+                Layer("act", stage, 1, ch, ch, h, w, 0, 0, "relu"),
+                Layer("conv", stage, 3, ch, ch, h, w, _conv(ch, ch, 3, h, w), 9 * ch * ch + 2 * ch),
+                Layer("pool", stage, 2, prev, prev, h, w, 0, 0),
+                Layer("pw", stage, 1, prev, ch, h, w, _conv(prev, ch, 1, h, w), prev * ch),
+                Layer("add", stage, 1, ch, ch, h, w, 0, 0),
+            ]
+        cell: list[Layer] = []
+        for op in arch.ops:
+            if op in ("nor_conv_3x3", "nor_conv_1x1"):
+                k = 3 if op == "nor_conv_3x3" else 1
+                cell.append(Layer("act", stage, 1, ch, ch, h, w, 0, 0, "relu"))
+                kind = "conv" if k == 3 else "pw"
+                cell.append(
+                    Layer(
+                        kind,
+                        stage,
+                        k,
+                        ch,
+                        ch,
+                        h,
+                        w,
+                        _conv(ch, ch, k, h, w),
+                        k * k * ch * ch + 2 * ch,
+                    )
+                )
+            elif op == "avg_pool_3x3":
+                cell.append(Layer("pool", stage, 3, ch, ch, h, w, 0, 0))
+            elif op == "none":
+                cell.append(Layer("mul", stage, 1, ch, ch, h, w, 0, 0))
+        cell += [Layer("add", stage, 1, ch, ch, h, w, 0, 0)] * 3  # node 2: 1 sum, node 3: 2
+        layers += cell * space.cells_per_stage
+    last = channels[-1]
+    layers += [
+        Layer("bn", len(channels), 1, last, last, h, w, 0, 2 * last, "relu"),
+        Layer("pool", len(channels), h, last, last, 1, 1, 0, 0),
+        Layer(
+            "fc", len(channels), 1, last, classes, 1, 1, last * classes, last * classes + classes
+        ),
+    ]
+    return layers
 
 
 def _nb201_costs(
     space: NB201Space, arch: NB201Arch, shape: tuple[int, int, int], classes: int
 ) -> Costs:
-    c, h, w = shape
-    channels = space.channels
-    macs = _conv(c, channels[0], 3, h, w)
-    params = channels[0] * c * 9 + 2 * channels[0]
-    n3 = arch.ops.count("nor_conv_3x3")
-    n1 = arch.ops.count("nor_conv_1x1")
-    for stage, ch in enumerate(channels):
-        if stage > 0:
-            prev = channels[stage - 1]
-            h, w = -(-h // 2), -(-w // 2)
-            macs += _conv(prev, ch, 3, h, w) + _conv(ch, ch, 3, h, w) + _conv(prev, ch, 1, h, w)
-            params += 9 * prev * ch + 9 * ch * ch + prev * ch + 4 * ch
-        per_cell_macs = n3 * _conv(ch, ch, 3, h, w) + n1 * _conv(ch, ch, 1, h, w)
-        per_cell_params = n3 * (9 * ch * ch + 2 * ch) + n1 * (ch * ch + 2 * ch)
-        macs += space.cells_per_stage * per_cell_macs
-        params += space.cells_per_stage * per_cell_params
-    last = channels[-1]
-    macs += last * classes
-    params += 2 * last + last * classes + classes
-    return Costs(macs=macs, params=params)
+    layers = nb201_layers(space, arch, shape, classes)
+    return Costs(macs=sum(x.macs for x in layers), params=sum(x.params for x in layers))
+
+
+def count_layers(
+    space: SearchSpace, arch: Arch, input_shape: Sequence[int], num_classes: int
+) -> list[Layer]:
+    """The operator list of ``arch`` (:func:`mbconv_layers` or :func:`nb201_layers`)."""
+    shape = tuple(int(v) for v in input_shape)
+    if space.name == "mbconv":
+        return mbconv_layers(space, arch, shape, int(num_classes))  # type: ignore[arg-type]
+    if space.name == "nb201":
+        return nb201_layers(space, arch, shape, int(num_classes))  # type: ignore[arg-type]
+    raise ArchError(f"no operator list for space {space.name!r}")

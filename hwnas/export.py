@@ -54,6 +54,11 @@ class ExportedModel:
     variants: dict[str, dict[str, Any]]
     search_accuracy: float | None
     train_seconds: float
+    #: Non-domination rank among the search's feasible candidates (0: its Pareto front).
+    search_rank: int = 0
+    #: Non-dominated among the exported feasible models, on trained accuracy and measured
+    #: latency (set once all are trained).
+    pareto: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict (the manifest entry)."""
@@ -71,6 +76,8 @@ class ExportedModel:
             "max_abs_diff": self.max_abs_diff,
             "feasible": self.feasible,
             "broken_budgets": self.broken_budgets,
+            "search_rank": self.search_rank,
+            "pareto": self.pareto,
             "variants": self.variants,
             "train_seconds": round(self.train_seconds, 2),
         }
@@ -95,7 +102,10 @@ def export_run(
 
     Args:
         run_dir: A run folder (``runs/<id>``).
-        top_k: Export at most this many Pareto models (lowest error first).
+        top_k: Export this many models (when that many are feasible): the search's Pareto
+            front, spread evenly along it when it is larger (its most accurate and fastest
+            models always kept), filled from the next non-dominated fronts when smaller.
+            Default: the whole front.
         epochs: Final training epochs (default: the recipe's).
         seed: Training seed (default: the run's).
         opset: ONNX opset.
@@ -113,7 +123,7 @@ def export_run(
     from hwnas.objectives import metric_value
     from hwnas.onnx_export import export_onnx, onnx_parity
     from hwnas.runs import open_run
-    from hwnas.search import pareto_front
+    from hwnas.search import ranked_selection
     from hwnas.train import Recipe, train_arch
 
     unknown = [v for v in variants if v not in VARIANTS]
@@ -125,11 +135,12 @@ def export_run(
     config, components = run.config, run.components
     runtime = target_runtime(config) if measure else None
     with run.store() as store:
-        front = pareto_front(store.candidates(), components.objectives, components.search_budgets)
+        selection = ranked_selection(
+            store.candidates(), components.objectives, components.search_budgets, top_k
+        )
         device_fingerprint = store.get_meta("device_fingerprint")
-    if not front:
+    if not selection:
         raise HwnasError(f"{run.path}: the run has no feasible evaluated candidate to export")
-    front = front[:top_k] if top_k else front
     recipe = Recipe(**{**Recipe().to_dict(), **({"epochs": epochs} if epochs else {})})
     seed = config.seed if seed is None else seed
     out_dir = run.path / "export"
@@ -137,7 +148,7 @@ def export_run(
     dataset, space = components.dataset, components.space
     shape = dataset.input_shape
     models: list[ExportedModel] = []
-    for index, candidate in enumerate(front):
+    for index, (candidate, rank) in enumerate(selection):
         arch = space.parse(candidate.arch)
         started = time.perf_counter()
         model, result = train_arch(
@@ -206,8 +217,10 @@ def export_run(
                 variants=extra,
                 search_accuracy=candidate.metrics.get("accuracy"),
                 train_seconds=train_seconds,
+                search_rank=rank,
             )
         )
+    _mark_pareto(models, components.objectives)
     manifest = {
         "run": str(run.path),
         "space": space.name,
@@ -229,6 +242,32 @@ def export_run(
             f"trained and measured; see {out_dir / 'manifest.json'}"
         )
     return manifest
+
+
+def _mark_pareto(models: list[ExportedModel], objectives: Sequence[str]) -> None:
+    """Flag the feasible models no other feasible exported model dominates, on trained
+    validation accuracy and measured latency (predicted where not measured)."""
+    from hwnas.objectives import objective_vector
+    from hwnas.pareto import pareto_mask
+
+    if not models:
+        return
+    F = []
+    for m in models:
+        latency = m.measured_latency_ms
+        if latency is None:
+            latency = m.predicted_latency_ms
+        metrics: dict[str, float] = {
+            "accuracy": m.val_accuracy,
+            "error": 1 - m.val_accuracy,
+            "latency_ms": float("nan") if latency is None else latency,
+            "macs": m.macs,
+            "params": m.params,
+        }
+        F.append(objective_vector(metrics, tuple(objectives)))
+    G = np.array([[0.0 if m.feasible else 1.0] for m in models])
+    for model, keep in zip(models, pareto_mask(np.array(F, dtype=float), G), strict=True):
+        model.pareto = bool(keep)
 
 
 def _budget_maxima(budgets: Sequence[Any]) -> dict[str, float]:

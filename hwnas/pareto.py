@@ -66,3 +66,16 @@ def constrained_order(F: np.ndarray, G: np.ndarray, rng: np.random.Generator) ->
         ranks[feasible] = nondominated_ranks(F[feasible])
     tie = rng.random(len(F))
     return np.lexsort((tie, cv, ranks))
+
+
+def spread_indices(n: int, k: int) -> list[int]:
+    """``min(n, k)`` indices spread evenly over ``0..n-1``, both ends kept.
+
+    Picks a few points of a front sorted along one objective so that they cover it from
+    end to end rather than crowding at one end.
+    """
+    if n <= k:
+        return list(range(n))
+    if k == 1:
+        return [0]
+    return sorted({round(i * (n - 1) / (k - 1)) for i in range(k)})

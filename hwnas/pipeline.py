@@ -32,6 +32,8 @@ class PipelineResult:
             "report": self.report,
             "exported": len(models),
             "feasible": sum(1 for m in models if m["feasible"]),
+            "search_front": sum(1 for m in models if m.get("search_rank", 0) == 0),
+            "pareto": sum(1 for m in models if m.get("pareto")),
         }
 
 
@@ -65,7 +67,7 @@ def ensure_predictor(
     dataset = load_dataset(config.data.name, seed=config.data.seed)
     runtime = runtime_with_threads(device.runtime, device.threads)
     fingerprint = device_fingerprint(runtime, batch=device.batch, input_shape=dataset.input_shape)
-    path = default_predictor_path(fingerprint["device_id"], space.name, predictors_dir)
+    path = default_predictor_path(fingerprint["device_id"], space.file_stem, predictors_dir)
     if path.is_file():
         try:
             predictor = load_predictor(path)

@@ -349,6 +349,8 @@ def _html(name: str, data: dict[str, Any], layers: dict[str, list[dict[str, Any]
                     "MACs",
                     "params",
                     "feasible",
+                    "search rank",
+                    "Pareto (trained)",
                     "file",
                 ],
                 [
@@ -362,6 +364,8 @@ def _html(name: str, data: dict[str, Any], layers: dict[str, list[dict[str, Any]
                         m["macs"],
                         m["params"],
                         "yes" if m["feasible"] else "NO: " + "; ".join(m["broken_budgets"]),
+                        m.get("search_rank", 0),
+                        "yes" if m.get("pareto") else "no",
                         m["file"],
                     ]
                     for m in data["exported"]

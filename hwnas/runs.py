@@ -63,6 +63,24 @@ def versions() -> dict[str, str]:
     return out
 
 
+def search_budget(budget: Any, config: SearchConfig) -> Any:
+    """The form of ``budget`` the search applies (export and reports check the original).
+
+    A latency ceiling is tightened by ``device.safety_margin`` (a fraction of it), so that
+    predictor error leaves the measured model under the real ceiling; an accuracy floor
+    (error ceiling) is loosened by ``evaluator.accuracy_slack`` (absolute), because cheap
+    estimates understate the accuracy of the trained model.
+    """
+    margin = config.device.safety_margin if config.device is not None else 0.0
+    slack = config.evaluator.accuracy_slack
+    if budget.metric == "latency_ms" and budget.op == "<=" and margin:
+        return dataclasses.replace(budget, bound=budget.bound * (1 - margin))
+    if budget.metric in ("accuracy", "error") and slack:
+        sign = -1.0 if budget.op == ">=" else 1.0
+        return dataclasses.replace(budget, bound=budget.bound + sign * slack)
+    return budget
+
+
 class _Components:
     """Everything a search needs, built from a validated config."""
 
@@ -83,14 +101,9 @@ class _Components:
             self.space, self.dataset.input_shape, self.dataset.num_classes, self.predictor
         )
         self.budgets = config.parsed_budgets()
-        margin = config.device.safety_margin if config.device is not None else 0.0
-        #: The budgets the search applies: latency ceilings tightened by the safety margin.
-        self.search_budgets = tuple(
-            dataclasses.replace(b, bound=b.bound * (1 - margin))
-            if b.metric == "latency_ms" and margin
-            else b
-            for b in self.budgets
-        )
+        #: The budgets the search applies: latency ceilings tightened by the device's safety
+        #: margin, accuracy floors loosened by the evaluator's accuracy slack.
+        self.search_budgets = tuple(search_budget(b, config) for b in self.budgets)
         self.objectives = tuple(config.objectives)
         self._check_feasible()
         self.run_dir = run_dir
@@ -165,7 +178,7 @@ class _Components:
             train_supernet(
                 supernet,
                 self.dataset,
-                Recipe(epochs=settings.epochs, lr=settings.lr),
+                Recipe(epochs=settings.epochs, lr=settings.lr, batch_size=settings.batch_size),
                 seed=self.config.seed,
                 num_random=settings.num_random,
                 distill=settings.distill,

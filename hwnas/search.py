@@ -405,6 +405,44 @@ def pareto_front(
     return sorted(front, key=lambda c: tuple(_objectives(c, objectives)))
 
 
+def ranked_selection(
+    candidates: Sequence[Candidate],
+    objectives: tuple[str, ...],
+    budgets: tuple[Budget, ...],
+    k: int | None,
+) -> list[tuple[Candidate, int]]:
+    """Up to ``k`` feasible evaluated candidates, best non-domination rank first.
+
+    The Pareto front (rank 0) comes first; when it has fewer than ``k`` members, the next
+    fronts fill the selection (an estimate's noise often leaves the true trade-off on them).
+    Within the front that overflows, the picks are spread along the first objective (both
+    ends kept). Returns ``(candidate, rank)`` pairs sorted by objectives; ``k=None`` gives
+    the whole front.
+    """
+    from hwnas.pareto import nondominated_ranks, spread_indices, violation
+
+    done = [c for c in candidates if c.status == "done"]
+    if not done:
+        return []
+    G = np.array([_constraints(c, budgets) for c in done]).reshape(len(done), -1)
+    feasible = [c for c, v in zip(done, violation(G), strict=True) if v <= 0]
+    if not feasible:
+        return []
+    F = np.array([_objectives(c, objectives) for c in feasible])
+    ranks = nondominated_ranks(F)
+    chosen: list[tuple[Candidate, int]] = []
+    for rank in range(int(ranks.max()) + 1):
+        members = sorted(
+            (c for c, r in zip(feasible, ranks, strict=True) if r == rank),
+            key=lambda c: tuple(_objectives(c, objectives)),
+        )
+        room = len(members) if k is None else k - len(chosen)
+        chosen += [(members[i], rank) for i in spread_indices(len(members), room)]
+        if k is None or len(chosen) >= k:
+            break
+    return sorted(chosen, key=lambda pair: tuple(_objectives(pair[0], objectives)))
+
+
 def _hypervolume(
     candidates: Any,
     objectives: tuple[str, ...],

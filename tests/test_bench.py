@@ -97,6 +97,7 @@ def test_json_has_every_run_with_regret_recall_and_queried_archs(capsys) -> None
         (["--queries", "100,50"], "queries: expected increasing numbers"),
         (["--seeds", "many"], "seeds: expected an integer"),
         (["--table", "/no/such/table.csv"], "does not exist"),
+        (["--predictor-features", "onehot,pixels"], "predictor_features: expected comma-sep"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_message(capsys, args: list[str], message: str) -> None:
@@ -136,6 +137,8 @@ def test_the_shipped_config_is_valid_and_overrides_apply() -> None:
     assert "optuna-nsga2" in config.strategies
     smaller = config.updated(strategies="random", seeds="3,5")
     assert smaller.strategies == ("random",) and smaller.seeds == (3, 5)
+    assert config.predictor_features == "onehot,costs"
+    assert config.updated(predictor_features="ops, costs").predictor_features == "ops,costs"
     with pytest.raises(ConfigError, match="unknown_key"):
         BenchConfig.from_mapping({"unknown_key": 1})
 

@@ -33,6 +33,12 @@ _OPTIONS = (
     ("--space", "space", "NAME", "search space of the architecture strings (nb201)"),
     ("--batch-size", "batch_size", "N", "architectures asked per step of the search loop"),
     ("--predictor", "predictor", "MODEL", "latency predictor model(s), e.g. lut+gbr"),
+    (
+        "--predictor-features",
+        "predictor_features",
+        "BLOCKS",
+        "the predictor's feature blocks, e.g. onehot,costs (the default) or ops,costs",
+    ),
 )
 
 

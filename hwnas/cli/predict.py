@@ -40,6 +40,20 @@ def add_parser(commands: Any) -> None:
         help="share of architectures held out for the report (default 0.2)",
     )
     p.add_argument("--cv", type=int, default=5, help="cross-validation folds for auto (default 5)")
+    p.add_argument(
+        "--features",
+        default=None,
+        metavar="BLOCKS",
+        help="comma-separated feature blocks, from: onehot (per-choice indicators), costs "
+        "(MACs, params), ops (per-operator-kind counts and MACs) (default ops,costs)",
+    )
+    p.add_argument(
+        "--lut",
+        default=None,
+        metavar="FILE",
+        help="add the sum of a measured per-block lookup table (hwnas profile --lut) as a "
+        "feature; FILE is profiles/<device-id>/<space>-lut.jsonl of the same device",
+    )
     p.add_argument("--seed", type=int, default=0, help="split, sample and model seed (default 0)")
     p.add_argument(
         "--transfer-from",
@@ -93,20 +107,49 @@ def _metrics_lines(label: str, metrics: dict[str, Any] | None) -> list[str]:
 
 def _cmd_fit(args: argparse.Namespace) -> None:
     if args.transfer_from:
+        for flag, value in (("--features", args.features), ("--lut", args.lut)):
+            if value is not None:
+                raise ConfigError(flag, "not with --transfer-from (sources are the features)")
         _fit_transfer(args)
         return
     if args.samples is not None:
         raise ConfigError("--samples", "to be used together with --transfer-from")
     if args.method is not None:
         raise ConfigError("--method", "to be used together with --transfer-from")
+    from hwnas.predictors.features import FEATURE_BLOCKS
     from hwnas.predictors.latency import fit_profile
 
+    features = None
+    if args.features is not None:
+        features = [b.strip() for b in args.features.split(",") if b.strip()]
+        unknown = [b for b in features if b not in FEATURE_BLOCKS]
+        if not features or unknown:
+            raise ConfigError(
+                "--features",
+                f"a comma-separated list of {', '.join(FEATURE_BLOCKS.names())}",
+                args.features,
+            )
+    if args.lut is not None:
+        from hwnas.predictors.features import FeatureSpec
+        from hwnas.profiling.lut import lut_feature_block
+        from hwnas.profiling.store import read_profile
+
+        block = lut_feature_block(args.lut)
+        records = read_profile(args.profile)
+        if records and records[0].device_id != block.device_id:
+            raise HwnasError(
+                f"--lut {args.lut}: measured on device {block.device_id}, but the profile's "
+                f"device is {records[0].device_id}"
+            )
+        base = features or [b.name for b in FeatureSpec().blocks]
+        features = [*[b for b in base if b != "block-lut"], block]
     predictor, metrics = fit_profile(
         args.profile,
         model=args.model or "auto",
         test_fraction=args.test_fraction,
         seed=args.seed,
         cv=args.cv,
+        features=features,
     )
     path = predictor.save(args.out)
     payload = {
@@ -119,7 +162,8 @@ def _cmd_fit(args: argparse.Namespace) -> None:
     }
     lines = [
         f"model                  {metrics['model']} (fitted on {metrics['n_train']} records, "
-        f"{metrics['n_test']} held out; refitted on all {predictor.n_train_})",
+        f"{metrics['n_test']} held out; refitted on all {predictor.n_train_}; features "
+        f"{','.join(metrics['features'])})",
         *_metrics_lines("held-out", metrics["held_out"]),
         *_metrics_lines("baseline linear-macs", metrics["baseline_linear_macs"]),
     ]

@@ -32,6 +32,13 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--threads", type=int, default=1, help="runtime threads (default 1)")
     p.add_argument("--seed", type=int, default=0, help="sample and weights seed (default 0)")
     p.add_argument("--max-seconds", type=float, default=None, help="time cap per architecture")
+    p.add_argument(
+        "--lut",
+        action="store_true",
+        help="also (or, without -n / --archs, only) measure the per-block lookup table: every "
+        "block choice at every stage's input shape, into profiles/<device-id>/<space>-lut.jsonl "
+        "(mbconv)",
+    )
     p.add_argument("--out-dir", default="profiles", help="profiles folder (default profiles/)")
     add_shape_args(p)
     add_json(p)
@@ -63,8 +70,10 @@ def _cmd_profile(args: argparse.Namespace) -> None:
 
     if args.space is None:
         raise ConfigError("--space", "a search space (see 'hwnas space list')")
-    if (args.n is None) == (args.archs is None):
-        raise ConfigError("-n", "either -n N (sample N architectures) or --archs FILE")
+    if args.n is not None and args.archs is not None:
+        raise ConfigError("-n", "either -n N (sample N architectures) or --archs FILE, not both")
+    if args.n is None and args.archs is None and not args.lut:
+        raise ConfigError("-n", "-n N (sample N architectures), --archs FILE or --lut")
     space = create_space(args.space)
     shape, classes, _ = resolve_shape(args)
     archs = None
@@ -80,26 +89,47 @@ def _cmd_profile(args: argparse.Namespace) -> None:
         # A cap below the protocol's minimum timed duration shortens that minimum too.
         min_seconds = min(DEFAULT_MIN_SECONDS, args.max_seconds / 2)
         protocol = {"max_seconds": args.max_seconds, "min_seconds": min_seconds}
-    run = profile_space(
-        space,
-        runtime,
-        n=args.n,
-        archs=archs,
-        input_shape=shape,
-        num_classes=classes,
-        batch=args.batch,
-        seed=args.seed,
-        root=args.out_dir,
-        progress=not args.json,
-        protocol=protocol,
-    )
-    info = {**run.to_dict(), "space": space.name, "runtime": runtime.name}
-    emit(
-        args,
-        info,
-        f"measured {run.measured}, skipped {run.skipped} already measured; "
-        f"profile {run.path} (device {run.device_id})",
-    )
+    info: dict[str, Any] = {"space": space.name, "runtime": runtime.name}
+    lines = []
+    if args.lut:
+        from hwnas.profiling.lut import measure_lut
+
+        lut = measure_lut(
+            space,
+            runtime,
+            input_shape=shape,
+            num_classes=classes,
+            batch=args.batch,
+            root=args.out_dir,
+            seed=args.seed,
+            progress=not args.json,
+            protocol=protocol,
+        )
+        info["lut"] = lut.to_dict()
+        lines.append(
+            f"block table: measured {lut.measured}, skipped {lut.skipped} already measured, "
+            f"{lut.total} blocks; {lut.path} (device {lut.device_id})"
+        )
+    if args.n is not None or archs is not None:
+        run = profile_space(
+            space,
+            runtime,
+            n=args.n,
+            archs=archs,
+            input_shape=shape,
+            num_classes=classes,
+            batch=args.batch,
+            seed=args.seed,
+            root=args.out_dir,
+            progress=not args.json,
+            protocol=protocol,
+        )
+        info.update(run.to_dict())
+        lines.append(
+            f"measured {run.measured}, skipped {run.skipped} already measured; "
+            f"profile {run.path} (device {run.device_id})"
+        )
+    emit(args, info, "\n".join(lines))
 
 
 def _read_archs(space: Any, path: Path) -> list[Any]:
@@ -135,7 +165,7 @@ def _cmd_import(args: argparse.Namespace) -> None:
         num_classes=args.classes,
         batch=args.batch,
     )
-    path = profile_path(args.out_dir, records[0].device_id, space.name)
+    path = profile_path(args.out_dir, records[0].device_id, space.file_stem)
     if path.exists():
         raise HwnasError(
             f"{path} exists already: remove it to import again (imports are not merged)"

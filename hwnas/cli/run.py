@@ -53,6 +53,7 @@ def _cmd_run(args: argparse.Namespace) -> None:
     print(f"run folder       {result.run}")
     print(
         f"exported models  {info['exported']} ({info['feasible']} meet the budgets when "
-        f"measured): {info['manifest']}"
+        f"measured; {info['search_front']} from the search's Pareto front, {info['pareto']} "
+        f"Pareto-optimal once trained and measured): {info['manifest']}"
     )
     print(f"report           {result.report}")

@@ -398,7 +398,8 @@ class BasePredictor(abc.ABC):
         from hwnas.io import atomic_write_text
 
         self._check_fitted()
-        target = default_predictor_path(self.device_id_, self.space_) if path is None else path
+        stem = self.space().file_stem
+        target = default_predictor_path(self.device_id_, stem) if path is None else path
         text = json.dumps(self.to_json(), indent=1, allow_nan=False) + "\n"
         return atomic_write_text(target, text)
 

@@ -8,6 +8,9 @@ columns. Built in:
 - ``costs``: ``macs_m`` (MACs / 1e6), ``params_m`` (parameters / 1e6) and ``log_macs``
   (natural log of ``macs_m``), from the closed-form counter
   :func:`hwnas.costs.count_costs_fast` (tens of thousands of architectures a second).
+- ``ops``: per-operator-kind counts, elements and MACs (split by kernel size) from the
+  closed-form operator list :func:`hwnas.costs.count_layers`; with ``costs`` the default,
+  because latency is close to a non-negative sum over operators (see :class:`OpsBlock`).
 
 More blocks (a lookup-table sum of measured per-layer latencies, for instance) plug in with
 :func:`register_feature_block`: a block has a ``name``, JSON ``config()`` that is stored in
@@ -144,14 +147,137 @@ class CostsBlock(FeatureBlock):
         return out
 
 
+#: Operator kinds of :class:`hwnas.costs.Layer` that the ``ops`` block counts.
+OP_KINDS: tuple[str, ...] = ("conv", "pw", "dw", "se", "fc", "pool", "add", "mul", "act", "bn")
+#: Kinds whose multiply-accumulates the ``ops`` block splits by kernel size.
+_KERNEL_KINDS = ("conv", "dw")
+
+
+def _space_kernels(space: SearchSpace) -> tuple[int, ...]:
+    kernels = set(getattr(space, "kernels", ())) | {1, 3}
+    return tuple(sorted(int(k) for k in kernels))
+
+
+@register_feature_block("ops")
+class OpsBlock(FeatureBlock):
+    """Per-operator-kind costs from the closed-form operator list (:func:`count_layers`).
+
+    For every kind: the number of operators (``n_<kind>``), their output elements in
+    millions (``out_<kind>``, memory traffic) and, for convolutions, their input elements
+    (``in_<kind>``) and multiply-accumulates in millions (``macs_<kind>``, split by kernel
+    size for dense and depthwise convolutions: ``macs_dw_k5``); elements through each
+    activation (``act_relu``, ``act_hswish``). All columns are additive: a network's
+    latency is about a non-negative sum of per-operator costs, which is what nn-Meter's
+    kernel-level predictors exploit, here without measuring kernels one by one.
+    """
+
+    name = "ops"
+
+    def columns(self, context: FeatureContext) -> list[str]:
+        kernels = _space_kernels(context.space)
+        cols = [f"n_{k}" for k in OP_KINDS] + [f"out_{k}" for k in OP_KINDS]
+        cols += [f"in_{k}" for k in ("conv", "pw", "dw")]
+        for kind in ("conv", "pw", "dw", "se", "fc"):
+            if kind in _KERNEL_KINDS:
+                cols += [f"macs_{kind}_k{k}" for k in kernels]
+            else:
+                cols.append(f"macs_{kind}")
+        return [*cols, "act_relu", "act_hswish"]
+
+    def additive(self, context: FeatureContext) -> list[bool]:
+        return [True] * len(self.columns(context))
+
+    def compute(
+        self, context: FeatureContext, archs: Sequence[Arch], encodings: np.ndarray
+    ) -> np.ndarray:
+        from hwnas.costs import count_layers
+
+        columns = self.columns(context)
+        index = {c: i for i, c in enumerate(columns)}
+        out = np.zeros((len(archs), len(columns)))
+        for row, arch in enumerate(archs):
+            values = out[row]
+            for layer in count_layers(
+                context.space, arch, context.input_shape, context.num_classes
+            ):
+                kind = layer.kind
+                values[index[f"n_{kind}"]] += 1
+                values[index[f"out_{kind}"]] += layer.out_elems / 1e6
+                if kind in ("conv", "pw", "dw"):
+                    values[index[f"in_{kind}"]] += layer.c_in * layer.h_out * layer.w_out / 1e6
+                key = f"macs_{kind}_k{layer.kernel}" if kind in _KERNEL_KINDS else f"macs_{kind}"
+                if key in index:
+                    values[index[key]] += layer.macs / 1e6
+                if layer.act:
+                    values[index[f"act_{layer.act}"]] += layer.out_elems / 1e6
+        return out
+
+
+@register_feature_block("block-lut")
+class BlockLutBlock(FeatureBlock):
+    """``lut_ms``: the sum of an architecture's measured block latencies (additive).
+
+    Args:
+        ms: The table, ``{block key: median ms}``, stored in the predictor file so that a
+            predictor stays self-contained (see :mod:`hwnas.profiling.lut`, which measures it).
+        device_id: The device the table was measured on.
+        input_shape: The network input shape the table was measured for.
+    """
+
+    name = "block-lut"
+
+    def __init__(
+        self,
+        ms: dict[str, float] | None = None,
+        device_id: str = "",
+        input_shape: Sequence[int] = (),
+    ) -> None:
+        if not isinstance(ms, dict) or not ms:
+            raise HwnasError("block-lut: expected a non-empty table {block key: ms}")
+        self.ms = {str(k): float(v) for k, v in ms.items()}
+        self.device_id = str(device_id)
+        self.input_shape = [int(v) for v in input_shape]
+
+    def config(self) -> dict[str, Any]:
+        return {"ms": self.ms, "device_id": self.device_id, "input_shape": self.input_shape}
+
+    def columns(self, context: FeatureContext) -> list[str]:
+        return ["lut_ms"]
+
+    def additive(self, context: FeatureContext) -> list[bool]:
+        return [True]
+
+    def compute(
+        self, context: FeatureContext, archs: Sequence[Arch], encodings: np.ndarray
+    ) -> np.ndarray:
+        from hwnas.profiling.lut import arch_blocks
+
+        if self.input_shape and tuple(self.input_shape) != tuple(context.input_shape):
+            raise HwnasError(
+                f"block-lut: the table was measured for input shape {tuple(self.input_shape)}, "
+                f"not {tuple(context.input_shape)}"
+            )
+        out = np.zeros((len(archs), 1))
+        for i, arch in enumerate(archs):
+            for spec in arch_blocks(context.space, arch, context.input_shape):
+                value = self.ms.get(spec.key)
+                if value is None:
+                    raise ArchError(
+                        f"archs[{i}]: block {spec.key} is not in the lookup table (another "
+                        "space configuration?); measure it with 'hwnas profile --lut'"
+                    )
+                out[i, 0] += value
+        return out
+
+
 class FeatureSpec:
     """An ordered list of feature blocks.
 
     Args:
-        blocks: Block names or :class:`FeatureBlock` objects; default ``("onehot", "costs")``.
+        blocks: Block names or :class:`FeatureBlock` objects; default ``("ops", "costs")``.
     """
 
-    def __init__(self, blocks: Sequence[str | FeatureBlock] = ("onehot", "costs")) -> None:
+    def __init__(self, blocks: Sequence[str | FeatureBlock] = ("ops", "costs")) -> None:
         built: list[FeatureBlock] = []
         for block in blocks:
             built.append(FEATURE_BLOCKS.create(block) if isinstance(block, str) else block)

@@ -11,7 +11,7 @@ import numpy as np
 
 from hwnas.errors import HwnasError
 from hwnas.predictors.base import BasePredictor, ProfileInfo, check_profile_records
-from hwnas.predictors.features import FeatureContext, FeatureSpec
+from hwnas.predictors.features import FeatureBlock, FeatureContext, FeatureSpec
 from hwnas.predictors.metrics import evaluate_predictions
 from hwnas.predictors.models import (
     GP_AUTO_MAX_RECORDS,
@@ -62,7 +62,7 @@ class LatencyPredictor(BasePredictor):
             ``gp`` (see :mod:`hwnas.predictors.models`).
         seed: Random seed of the models and of the CV folds.
         cv: Number of cross-validation folds for ``auto``.
-        features: Feature blocks (default ``onehot`` + ``costs``, see
+        features: Feature blocks (default ``ops`` + ``costs``, see
             :mod:`hwnas.predictors.features`).
 
     Fitted attributes, besides those of :class:`~hwnas.predictors.base.BasePredictor`:
@@ -87,7 +87,7 @@ class LatencyPredictor(BasePredictor):
         model: str = "auto",
         seed: int = 0,
         cv: int = 5,
-        features: FeatureSpec | Sequence[str] | None = None,
+        features: FeatureSpec | Sequence[str | FeatureBlock] | None = None,
     ) -> None:
         self.model = model
         self.seed = seed
@@ -288,6 +288,7 @@ def fit_profile(
     seed: int = 0,
     cv: int = 5,
     space: SearchSpace | None = None,
+    features: Sequence[str | FeatureBlock] | None = None,
 ) -> tuple[LatencyPredictor, dict[str, Any]]:
     """Fit a predictor on a profile file and measure it on held-out architectures.
 
@@ -295,7 +296,8 @@ def fit_profile(
     ``seed``); the model (chosen by CV on the training part when ``model="auto"``) and the
     ``linear-macs`` baseline are fitted on the training part and scored on the held-out
     part; then the chosen model is refitted on all records. The returned predictor keeps
-    the held-out metrics in ``metrics_``.
+    the held-out metrics in ``metrics_``. ``features`` names the feature blocks (default
+    ``ops`` + ``costs``; see :mod:`hwnas.predictors.features`).
 
     Returns:
         ``(predictor, metrics)``; ``metrics`` has ``model``, ``held_out`` and
@@ -308,7 +310,7 @@ def fit_profile(
     start = time.perf_counter()
     records = read_profile(path)
     train, test = split_records(records, test_fraction, seed)
-    first = LatencyPredictor(model=model, seed=seed, cv=cv).fit(train, space)
+    first = LatencyPredictor(model=model, seed=seed, cv=cv, features=features).fit(train, space)
     held_out = baseline = None
     if test:
         y_test = np.array([r.median_ms for r in test])
@@ -318,7 +320,9 @@ def fit_profile(
         baseline = evaluate_predictions(y_test, base.predict(test_archs))
     final = first
     if test:
-        final = LatencyPredictor(model=first.model_name_, seed=seed, cv=cv).fit(records, space)
+        final = LatencyPredictor(model=first.model_name_, seed=seed, cv=cv, features=features).fit(
+            records, space
+        )
         final.model = model
         final.cv_scores_ = first.cv_scores_
     metrics: dict[str, Any] = {
@@ -330,6 +334,7 @@ def fit_profile(
         "test_fraction": test_fraction,
         "seed": seed,
         "cv_scores": first.cv_scores_,
+        "features": [block["name"] for block in first.features_.to_json()],
         "fit_seconds": time.perf_counter() - start,
     }
     final.metrics_ = metrics

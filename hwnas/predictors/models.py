@@ -5,9 +5,10 @@ safe serialisation.
 name           model                                                            stored as
 =============  ===============================================================  ===========
 linear-macs    ``latency = a + b * MACs`` (least squares, in ms): the baseline  JSON
-lut            ``latency = c + sum of non-negative per-choice costs`` (+ MACs    JSON
-               and params terms), fitted by non-negative least squares: a
-               lookup table of per-operation latencies learned from the profile
+lut            ``latency = c + sum of non-negative per-feature costs`` (one-hot  JSON
+               choices, MACs, params, per-operator-kind counts), fitted by
+               non-negative least squares on the relative error: a lookup
+               table of per-operation latencies learned from the profile
 gbr            gradient-boosted trees on log-latency                            skops
 rf             random forest on log-latency                                     skops
 mlp            2x64 MLP on standardised features and log-latency               skops
@@ -201,7 +202,9 @@ class LutModel(LatencyModel):
     """``latency_ms = intercept + sum_j cost_j * x_j`` over the additive columns, costs >= 0.
 
     With one-hot features this is a lookup table of the latency of each choice of each
-    gene (``costs_ms``), fitted to whole-network measurements by non-negative least squares.
+    gene (``costs_ms``); with ``ops`` features, a cost per operator, per multiply-accumulate
+    and per element of each operator kind. Fitted to whole-network measurements by
+    non-negative least squares on the relative error.
     """
 
     name = "lut"
@@ -221,7 +224,10 @@ class LutModel(LatencyModel):
         A = np.column_stack([np.ones(len(X)), X[:, index]])
         scale = np.abs(A).max(axis=0)
         scale[scale == 0] = 1.0
-        coef, _ = nnls(A / scale, y_ms, maxiter=50 * A.shape[1])
+        # Relative least squares: each measurement counts by its error in percent, so the
+        # many fast architectures are fitted as well as the few slow ones.
+        weight = 1.0 / np.maximum(y_ms, MIN_LATENCY_MS)
+        coef, _ = nnls(A / scale * weight[:, None], y_ms * weight, maxiter=50 * A.shape[1])
         coef = coef / scale
         self.intercept_ms = float(coef[0])
         self.costs_ms = {columns[i]: float(c) for i, c in zip(index, coef[1:], strict=True)}

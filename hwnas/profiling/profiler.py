@@ -140,7 +140,7 @@ def profile_space(
     if (n is None) == (archs is None):
         raise ConfigError("n", "either a number of architectures or a list of them")
     fingerprint = device_fingerprint(runtime, batch=batch, input_shape=shape)
-    path = profile_path(root, fingerprint["device_id"], space.name)
+    path = profile_path(root, fingerprint["device_id"], space.file_stem)
     if path.exists():
         read_profile(path)  # refuse to append to a corrupt or foreign profile
     if archs is None:

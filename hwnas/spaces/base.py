@@ -143,6 +143,17 @@ class SearchSpace(abc.ABC):
         )
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
+    @property
+    def file_stem(self) -> str:
+        """The name of this space's profile and predictor files: ``name`` for the default
+        configuration, ``name-<fingerprint>`` for any other, so that profiles of differently
+        configured spaces never share (or overwrite) a file."""
+        try:
+            default = type(self)().config()  # type: ignore[call-arg]
+        except TypeError:
+            default = None
+        return self.name if default == self.config() else f"{self.name}-{self.fingerprint()}"
+
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
         return f"{type(self).__name__}({args})"

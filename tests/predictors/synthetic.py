@@ -34,10 +34,16 @@ def synthetic_fingerprint(name: str, batch: int = 1) -> dict:
 
 
 def additive_latency(seed: int = 0) -> Callable[[tuple[int, ...]], float]:
-    """Latency = 1 ms + a positive cost per (edge, operation), 'none' free."""
-    costs = np.random.default_rng(seed).uniform(0.3, 3.0, size=(6, 5))
-    costs[:, 0] = 0.0
-    return lambda enc: 1.0 + float(sum(costs[i, op] for i, op in enumerate(enc)))
+    """Latency = 1 ms + a cost per operation, the same on every edge.
+
+    As on real devices, where every cell computes every edge: an operation costs the same
+    wherever it sits, ``skip_connect`` (an identity) is free and ``none`` (a multiplication
+    by zero) is cheap, so both one-hot and per-operator (``ops``) features can fit it.
+    """
+    costs = np.random.default_rng(seed).uniform(0.3, 3.0, size=5)
+    costs[0] = 0.05  # none
+    costs[1] = 0.0  # skip_connect
+    return lambda enc: 1.0 + float(sum(costs[op] for op in enc))
 
 
 def make_records(

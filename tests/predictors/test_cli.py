@@ -23,9 +23,21 @@ def profile(records, tmp_path):
 
 def test_fit_and_predict(capsys, profile, records, tmp_path) -> None:
     out = tmp_path / "pred.json"
-    info = run_json(capsys, "fit", str(profile), "--model", "lut", "--out", str(out))
+    # The synthetic device charges each operation by its edge: one-hot features see that.
+    info = run_json(
+        capsys,
+        "fit",
+        str(profile),
+        "--model",
+        "lut",
+        "--features",
+        "onehot,costs",
+        "--out",
+        str(out),
+    )
     assert info["predictor"] == str(out) and out.is_file()
     assert info["model"] == "lut" and info["n_test"] == 60
+    assert info["features"] == ["onehot", "costs"]
     assert info["held_out"]["within_10pct"] > 0.95
     assert info["baseline_linear_macs"]["within_10pct"] < info["held_out"]["within_10pct"]
 
@@ -52,7 +64,9 @@ def test_fit_default_location_and_text_output(capsys, profile, records, tmp_path
 
 def test_fit_transfer(capsys, profile, nb201, tmp_path) -> None:
     source = tmp_path / "source.json"
-    run_json(capsys, "fit", str(profile), "--model", "lut", "--out", str(source))
+    run_json(
+        capsys, "fit", str(profile), "--model", "lut", "--features", "onehot", "--out", str(source)
+    )
     base = additive_latency(0)
     target = make_records(nb201, 60, lambda e: 3.0 * base(e), device="synthetic-b", seed=9)
     target_profile = write_profile(tmp_path / "target.jsonl", target)
@@ -97,3 +111,9 @@ def test_bad_arguments_exit_2(capsys, profile, tmp_path) -> None:
     with pytest.raises(SystemExit) as error:
         main(["predict", "x"])  # --predictor is required
     assert error.value.code == 2
+
+
+@pytest.mark.parametrize("value", ["", "onehot,nope", ","])
+def test_fit_rejects_unknown_feature_blocks(capsys, profile, value) -> None:
+    assert main(["fit", str(profile), "--features", value]) == 2
+    assert "--features: expected a comma-separated list of" in capsys.readouterr().err

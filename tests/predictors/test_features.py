@@ -27,7 +27,7 @@ def test_onehot_masks_inactive_mbconv_slots() -> None:
     space = create_space("mbconv")
     arch = space.parse("w1-relu:k5e4|w0.5-relu:k3e1|w0.5-relu:k3e1|w0.5-relu:k3e1|w0.5-relu:k3e1")
     context = FeatureContext(space, (3, 32, 32), 10)
-    spec = FeatureSpec()
+    spec = FeatureSpec(["onehot", "costs"])
     X = spec.matrix(context, [arch])
     columns = spec.columns(context)
     assert X.shape == (1, len(columns)) == (1, sum(space.n_choices) + 3)
@@ -104,3 +104,78 @@ def test_a_registered_block_is_used_and_persisted(records, tmp_path) -> None:
     assert loaded.features_.to_json()[-1] == {"name": "test-table", "ms": block.ms}
     archs = [r.arch for r in records[:20]]
     np.testing.assert_array_equal(loaded.predict(archs), predictor.predict(archs))
+
+
+def _module_kinds(model) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """Operator kinds of a built model from its modules (named as ``count_layers`` does)."""
+    from torch import nn
+
+    from hwnas.nn.mbconv import SqueezeExcite
+
+    se_convs = {
+        id(c) for m in model.modules() if isinstance(m, SqueezeExcite) for c in m.children()
+    }
+    counts = {"conv": 0, "pw": 0, "dw": 0, "se": 0, "fc": 0}
+    for m in model.modules():
+        if isinstance(m, SqueezeExcite):
+            counts["se"] += 1
+        elif isinstance(m, nn.Conv2d) and id(m) not in se_convs:
+            if m.groups > 1:
+                counts["dw"] += 1
+            else:
+                counts["pw" if m.kernel_size == (1, 1) else "conv"] += 1
+        elif isinstance(m, nn.Linear):
+            counts["fc"] += 1
+    return counts
+
+
+@pytest.mark.parametrize("shape", [(1, 8, 8), (3, 32, 32), (3, 64, 48)])
+def test_ops_block_counts_the_operators_of_the_built_model(space, shape, rng) -> None:
+    from hwnas.costs import count_layers
+    from hwnas.nn import build_model
+
+    context = FeatureContext(space, shape, 10)
+    spec = FeatureSpec(["ops", "costs"])
+    for _ in range(5):
+        arch = space.sample(rng)
+        row = dict(zip(spec.columns(context), spec.matrix(context, [arch])[0], strict=True))
+        kinds = _module_kinds(build_model(space, arch, shape, 10))
+        for kind, n in kinds.items():
+            assert row[f"n_{kind}"] == n, kind
+        macs = sum(v for k, v in row.items() if k.startswith("macs_") and k != "macs_m")
+        assert macs == pytest.approx(row["macs_m"])
+        layers = count_layers(space, arch, shape, 10)
+        assert sum(x.params for x in layers) == count_costs_fast(space, arch, shape, 10).params
+
+
+def test_lut_on_ops_features_recovers_an_operator_cost_model(rng) -> None:
+    """Latency = per-operator overhead + per-MAC costs (depthwise dearer): recovered to 1 %."""
+    space = create_space("mbconv")
+    context = FeatureContext(space, (3, 32, 32), 10)
+    spec = FeatureSpec(["ops", "costs"])
+    archs = [space.sample(rng) for _ in range(120)]
+    X = dict(zip(spec.columns(context), spec.matrix(context, archs).T, strict=True))
+    true_ms = 0.004 + 0.002 * (X["n_pw"] + X["n_dw"]) + 0.05 * X["macs_pw"]
+    true_ms += 0.3 * (X["macs_dw_k3"] + X["macs_dw_k5"] + X["macs_dw_k7"]) + 0.01 * X["act_hswish"]
+    fp = synthetic_fingerprint("synthetic-ops")
+    records = [
+        ProfileRecord(
+            space="mbconv",
+            arch=str(arch),
+            input_shape=(3, 32, 32),
+            batch=1,
+            num_classes=10,
+            runtime="onnxruntime-cpu",
+            device_id=fp["device_id"],
+            fingerprint=fp,
+            latency_ms={"median": ms, "mean": ms, "p90": ms, "std": 0, "min": ms, "n": 3},
+        )
+        for arch, ms in zip(archs, true_ms, strict=True)
+    ]
+    onehot = LatencyPredictor(model="lut", features=["onehot", "costs"]).fit(records[:80])
+    ops = LatencyPredictor(model="lut").fit(records[:80])
+    held_out = true_ms[80:]
+    ops_error = np.abs(ops.predict(archs[80:]) / held_out - 1)
+    onehot_error = np.abs(onehot.predict(archs[80:]) / held_out - 1)
+    assert ops_error.max() < 0.01
+    assert onehot_error.mean() > 3 * ops_error.mean()

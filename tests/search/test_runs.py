@@ -194,3 +194,34 @@ def test_unknown_objective_message_lists_known() -> None:
 
     with pytest.raises(ConfigError, match="error, latency_ms, macs, params"):
         validate_config(config(objectives=["speed"]))
+
+
+def test_search_budgets_tighten_latency_and_loosen_accuracy() -> None:
+    from hwnas.config import validate_config
+    from hwnas.runs import search_budget
+
+    cfg = validate_config(
+        config(
+            evaluator={"name": "toy", "accuracy_slack": 0.05},
+            budgets=["accuracy >= 0.9", "error <= 0.2", "macs <= 5e6"],
+        )
+    )
+    assert cfg.evaluator.options() == {}  # the slack is not an evaluator argument
+    budgets = [search_budget(b, cfg) for b in cfg.parsed_budgets()]
+    assert [str(b) for b in budgets] == ["accuracy >= 0.85", "error <= 0.25", "macs <= 5e+06"]
+    cfg = validate_config(
+        {
+            **config(budgets=["latency_ms <= 2", "accuracy >= 0.9"]),
+            "device": {"predictor": "p.json", "safety_margin": 0.1},
+        }
+    )
+    assert [str(search_budget(b, cfg)) for b in cfg.parsed_budgets()] == [
+        "latency_ms <= 1.8",
+        "accuracy >= 0.9",
+    ]
+
+
+def test_accuracy_slack_must_be_a_fraction(tmp_path) -> None:
+    with pytest.raises(ConfigError, match=r"evaluator\.accuracy_slack"):
+        search(config(evaluator={"name": "toy", "accuracy_slack": 2}), runs_dir=tmp_path)
+    assert not any(tmp_path.iterdir())

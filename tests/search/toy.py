@@ -43,8 +43,12 @@ class ToyEvaluator(Evaluator):
         if self.fail_on is not None and self.fail_on in str(arch):
             raise RuntimeError("this candidate cannot be evaluated")
         if self.counter is not None:
-            n = int(self.counter.read_text()) + 1 if self.counter.exists() else 1
-            self.counter.write_text(str(n))
+            # Written atomically: a racing worker never reads a half-written counter.
+            text = self.counter.read_text() if self.counter.exists() else ""
+            n = int(text or 0) + 1
+            partial = self.counter.with_name(f"{self.counter.name}.{os.getpid()}")
+            partial.write_text(str(n))
+            os.replace(partial, self.counter)
             if self.kill_at is not None and n >= self.kill_at and self._first_kill():
                 os.kill(os.getpid(), signal.SIGKILL)
         time.sleep(self.sleep)

@@ -91,3 +91,13 @@ def test_fingerprint_depends_on_configuration() -> None:
         create_space("nb201").fingerprint()
         != create_space("nb201", channels=(8, 16, 32)).fingerprint()
     )
+
+
+def test_file_stem_separates_space_configurations(space) -> None:
+    assert space.file_stem == space.name
+    if space.name == "mbconv":
+        other = create_space("mbconv", head_channels=128)
+    else:
+        other = create_space("nb201", channels=(8, 16, 32))
+    assert other.file_stem == f"{space.name}-{other.fingerprint()}"
+    assert other.file_stem != space.file_stem

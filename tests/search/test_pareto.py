@@ -1,0 +1,57 @@
+"""Pareto helpers: spreading an export selection along the front."""
+
+from __future__ import annotations
+
+import pytest
+
+from hwnas.pareto import spread_indices
+
+
+@pytest.mark.parametrize(
+    ("n", "k", "expected"),
+    [
+        (3, 6, [0, 1, 2]),
+        (6, 6, [0, 1, 2, 3, 4, 5]),
+        (7, 6, [0, 1, 2, 4, 5, 6]),
+        (11, 3, [0, 5, 10]),
+        (5, 1, [0]),
+        (0, 4, []),
+    ],
+)
+def test_spread_indices_cover_the_front_end_to_end(n, k, expected) -> None:
+    assert spread_indices(n, k) == expected
+
+
+def test_spread_indices_are_distinct_and_keep_both_ends() -> None:
+    for n in range(2, 60):
+        for k in range(2, n + 1):
+            picks = spread_indices(n, k)
+            assert len(picks) == k and picks[0] == 0 and picks[-1] == n - 1
+
+
+def _candidate(name: str, error: float, latency: float, status: str = "done"):  # type: ignore[no-untyped-def]
+    from hwnas.store import Candidate
+
+    metrics = {"accuracy": 1 - error, "error": error, "latency_ms": latency}
+    return Candidate(arch=name, encoding=(0,), status=status, metrics=metrics)
+
+
+def test_ranked_selection_fills_from_the_next_fronts() -> None:
+    from hwnas.objectives import parse_budget
+    from hwnas.search import ranked_selection
+
+    front = [_candidate("a", 0.01, 3.0), _candidate("b", 0.05, 1.0)]
+    second = [_candidate("c", 0.02, 3.5), _candidate("d", 0.06, 1.5), _candidate("e", 0.055, 2.5)]
+    third = [_candidate("f", 0.07, 4.0)]
+    slow = [_candidate("g", 0.0, 9.0)]  # breaks the latency budget
+    failed = [_candidate("h", 0.0, 0.1, status="failed")]
+    pool = front + second + third + slow + failed
+    budgets = (parse_budget("latency_ms <= 5"),)
+    objectives = ("error", "latency_ms")
+    picks = ranked_selection(pool, objectives, budgets, 4)
+    assert {c.arch for c, _ in picks} == {"a", "b", "c", "d"}  # rank 1 spread: both ends
+    assert dict((c.arch, r) for c, r in picks) == {"a": 0, "b": 0, "c": 1, "d": 1}
+    assert [c.arch for c, _ in picks] == ["a", "c", "b", "d"]  # sorted by error
+    assert [c.arch for c, _ in ranked_selection(pool, objectives, budgets, None)] == ["a", "b"]
+    assert len(ranked_selection(pool, objectives, budgets, 50)) == 6
+    assert ranked_selection(failed + slow, objectives, budgets, 3) == []
