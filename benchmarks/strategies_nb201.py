@@ -278,7 +278,8 @@ def _markdown(
         "hypervolume (pixel3 / 1080ti, 6 seeds) against the README's 0.41 % / 0.68 %; a "
         "population of 20 (0.47 % / 0.62 %) reproduces the reference and is used here, the "
         "stronger baseline. Repeated trials are answered without counting as queries.",
-        "- Latency predictor: `lut` alone predicts about 0 ms for pixel3's parameter-free "
+        "- Latency predictor (measured when `lut` still fitted the absolute error): `lut` "
+        "alone predicted about 0 ms for pixel3's parameter-free "
         "cells (the column's degenerate cells measure 0.004 ms and pull its intercept down); "
         "with a perfect accuracy model, querying the first 300 architectures of the "
         "non-dominated layers in (true error, predicted latency) leaves 0.53 % regret on "
