@@ -71,6 +71,15 @@ def main() -> int:
         default=10,
         help="also train the first N architectures with seed+1 (ground-truth noise check)",
     )
+    parser.add_argument(
+        "--ground-truth-seeds",
+        type=int,
+        default=1,
+        help="train every architecture with this many seeds; the ground truth is their mean "
+        "(with 2 or more, the seed check covers every architecture)",
+    )
+    parser.add_argument("--supernet-batch-size", type=int, default=64)
+    parser.add_argument("--random-subnets", type=int, default=2, help="per supernet step")
     parser.add_argument("--cache", default="/tmp/hwnas_fidelity_cache", help="a folder")
     parser.add_argument("--work", default="/tmp/hwnas_fidelity")
     parser.add_argument("--out", default="benchmarks/results/supernet_fidelity.json")
@@ -113,19 +122,35 @@ def run_dataset(
     cache = _Cache(Path(args.cache) / f"{dataset.fingerprint}.json")
     recipe = Recipe(epochs=standalone_epochs)
     standalone: dict[str, dict[str, float]] = {}
+    seeds = [args.seed + k for k in range(max(1, args.ground_truth_seeds))]
+    per_seed: dict[str, list[dict[str, float]]] = {}
     for i, arch in enumerate([*archs, *extremes.values()]):
-        standalone[str(arch)] = cache.train(space, arch, dataset, recipe, args.seed)
+        runs = [cache.train(space, arch, dataset, recipe, seed) for seed in seeds]
+        per_seed[str(arch)] = runs
+        standalone[str(arch)] = {key: float(np.mean([r[key] for r in runs])) for key in runs[0]}
         accuracy = standalone[str(arch)]["accuracy"]
         print(f"{name} standalone {i + 1}/{len(archs) + 2}: {accuracy:.4f}", flush=True)
     # How reproducible is the ground truth itself? The same archs trained with another seed.
-    noise = [
-        cache.train(space, a, dataset, recipe, args.seed + 1) for a in archs[: args.noise_archs]
-    ]
+    if len(seeds) > 1:
+        noise = [per_seed[str(a)][1] for a in archs]
+    else:
+        noise = [
+            cache.train(space, a, dataset, recipe, args.seed + 1) for a in archs[: args.noise_archs]
+        ]
 
     supernet = build_supernet(space, dataset.input_shape, dataset.num_classes, seed=args.seed)
     folder = Path(args.work) / f"{name}-{dataset.fingerprint}-e{supernet_epochs}-s{args.seed}"
+    if (args.supernet_batch_size, args.random_subnets) != (64, 2):
+        folder = folder.with_name(
+            f"{folder.name}-b{args.supernet_batch_size}-r{args.random_subnets}"
+        )
     trained = train_supernet(
-        supernet, dataset, Recipe(epochs=supernet_epochs), seed=args.seed, out_dir=folder
+        supernet,
+        dataset,
+        Recipe(epochs=supernet_epochs, batch_size=args.supernet_batch_size),
+        seed=args.seed,
+        num_random=args.random_subnets,
+        out_dir=folder,
     )
     evaluator = SupernetEvaluator(supernet, dataset)
     estimates: dict[str, dict[str, float]] = {}
@@ -135,7 +160,7 @@ def run_dataset(
     eval_cpu, eval_wall = time.process_time() - cpu, time.perf_counter() - wall
     summary = _summary(name, dataset, archs, extremes, standalone, estimates, trained.to_dict())
     if noise:
-        first = [standalone[str(a)]["accuracy"] for a in archs[: len(noise)]]
+        first = [per_seed[str(a)][0]["accuracy"] for a in archs[: len(noise)]]
         again = [r["accuracy"] for r in noise]
         summary["standalone_seed_check"] = {
             "archs": len(noise),
@@ -146,10 +171,11 @@ def run_dataset(
             "ceiling any estimator can reach against one standalone run",
         }
     history = trained.history
+    summary["ground_truth_seeds"] = seeds
     summary["timing"] = {
         "standalone_epochs": standalone_epochs,
         "supernet_epochs": supernet_epochs,
-        "standalone_cpu_seconds": sum(standalone[str(a)]["cpu_seconds"] for a in archs),
+        "standalone_cpu_seconds": sum(r["cpu_seconds"] for a in archs for r in per_seed[str(a)]),
         "standalone_seed_check_cpu_seconds": sum(r["cpu_seconds"] for r in noise),
         "supernet_train_cpu_seconds": sum(h["cpu_seconds"] for h in history),
         "supernet_train_wall_seconds": sum(h["seconds"] for h in history),

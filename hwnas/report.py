@@ -223,6 +223,14 @@ def report_run(run_dir: str | Path, *, baselines: bool = True, layer_runs: int =
             ax.axvline(budget.bound, ls="--", c="#d62728", lw=1)
         elif budget.metric == "accuracy":
             ax.axhline(budget.bound, ls="--", c="#d62728", lw=1)
+    for budget, applied in zip(components.budgets, components.search_budgets, strict=True):
+        if applied.bound == budget.bound:
+            continue
+        # Where the search drew the line (safety margin, accuracy slack): dotted.
+        if applied.metric == cost:
+            ax.axvline(applied.bound, ls=":", c="#d62728", lw=1)
+        elif applied.metric == "accuracy":
+            ax.axhline(applied.bound, ls=":", c="#d62728", lw=1)
     ax.set_xlabel(
         {
             "latency_ms": f"latency (ms) on {device or 'device'}",
@@ -292,6 +300,7 @@ def report_run(run_dir: str | Path, *, baselines: bool = True, layer_runs: int =
         "run": str(run.path),
         "objectives": list(objectives),
         "budgets": [str(b) for b in components.budgets],
+        "search_budgets": [str(b) for b in components.search_budgets],
         "evaluated": len(done),
         "skipped": sum(1 for c in candidates if c.status == "skipped"),
         "failed": sum(1 for c in candidates if c.status == "failed"),
@@ -331,7 +340,14 @@ def _html(name: str, data: dict[str, Any], layers: dict[str, list[dict[str, Any]
     parts = [
         f"<h1>hwnas report: {html.escape(name)}</h1>",
         f"<p>Objectives: {', '.join(data['objectives'])}; budgets: "
-        f"{html.escape(', '.join(data['budgets']) or 'none')}. Evaluated {data['evaluated']}, "
+        f"{html.escape(', '.join(data['budgets']) or 'none')}"
+        + (
+            f" (applied by the search, with the safety margin and accuracy slack: "
+            f"{html.escape(', '.join(data['search_budgets']))})"
+            if data.get("search_budgets", data["budgets"]) != data["budgets"]
+            else ""
+        )
+        + f". Evaluated {data['evaluated']}, "
         f"skipped on cheap budgets {data['skipped']}, failed {data['failed']}.</p>",
         '<img src="pareto.png" alt="Pareto plot"><img src="hypervolume.png" alt="hypervolume">',
     ]
