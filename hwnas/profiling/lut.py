@@ -21,10 +21,13 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hwnas.errors import ConfigError, HwnasError
 from hwnas.spaces.base import Arch, SearchSpace
+
+if TYPE_CHECKING:
+    from hwnas.profiling.profiler import ProfileRun
 
 #: Version of the table file format.
 LUT_FORMAT = 1
@@ -220,27 +223,6 @@ def read_lut(path: str | os.PathLike[str]) -> dict[str, Any]:
     return table
 
 
-@dataclass
-class LutRun:
-    """What :func:`measure_lut` did."""
-
-    path: Path
-    device_id: str
-    measured: int
-    skipped: int
-    total: int
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-able summary."""
-        return {
-            "lut": str(self.path),
-            "device_id": self.device_id,
-            "measured": self.measured,
-            "skipped": self.skipped,
-            "blocks": self.total,
-        }
-
-
 def measure_lut(
     space: SearchSpace,
     runtime: Any,
@@ -252,7 +234,7 @@ def measure_lut(
     seed: int = 0,
     progress: bool = False,
     protocol: dict[str, Any] | None = None,
-) -> LutRun:
+) -> ProfileRun:
     """Measure every block of :func:`all_blocks` on ``runtime`` into the device's table.
 
     Blocks already in the table are skipped (resume). Each is measured with the profiling
@@ -264,7 +246,9 @@ def measure_lut(
 
     from hwnas.nn import check_input_shape, recalibrate_batchnorm
     from hwnas.profiling.fingerprint import device_fingerprint
+    from hwnas.profiling.profiler import ProfileRun
     from hwnas.profiling.protocol import measure_model
+    from hwnas.profiling.store import append_json_lines
     from hwnas.progress import maybe, progress_bar
 
     shape = check_input_shape(tuple(int(v) for v in input_shape), num_classes)
@@ -300,13 +284,10 @@ def measure_lut(
                 "input_shape": list(shape),
                 "num_classes": int(num_classes),
             }
-            with open(path, "a", encoding="utf-8") as handle:
-                handle.write(json.dumps(row, sort_keys=True) + "\n")
-                handle.flush()
-                os.fsync(handle.fileno())
+            append_json_lines(path, [row])
             if bar is not None:
                 bar.update(task, advance=1, description=f"block table {stats.median_ms:.4f} ms")
-    return LutRun(path, device_id, len(todo), len(specs) - len(todo), len(specs))
+    return ProfileRun(path, device_id, len(todo), len(specs) - len(todo), len(specs))
 
 
 def lut_feature_block(path: str | os.PathLike[str]) -> Any:
@@ -321,7 +302,6 @@ def lut_feature_block(path: str | os.PathLike[str]) -> Any:
 __all__ = [
     "LUT_PROTOCOL",
     "BlockSpec",
-    "LutRun",
     "all_blocks",
     "arch_blocks",
     "lut_feature_block",

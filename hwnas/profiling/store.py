@@ -157,7 +157,13 @@ def read_profile(path: str | os.PathLike[str]) -> list[ProfileRecord]:
 
 
 def append_records(path: str | os.PathLike[str], records: Iterable[ProfileRecord]) -> int:
-    """Append records to a profile atomically, one line each; returns how many.
+    """Append records to a profile atomically, one line each; returns how many
+    (see :func:`append_json_lines`)."""
+    return append_json_lines(path, (record.to_json() for record in records))
+
+
+def append_json_lines(path: str | os.PathLike[str], rows: Iterable[dict[str, Any]]) -> int:
+    """Append JSON objects to a JSON-lines file atomically, one line each; returns how many.
 
     A torn last line left by a crash is cut off first. Each line goes out in one
     ``os.write`` on a descriptor opened with ``O_APPEND`` and is fsync'ed.
@@ -168,8 +174,8 @@ def append_records(path: str | os.PathLike[str], records: Iterable[ProfileRecord
     count = 0
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        for record in records:
-            line = json.dumps(record.to_json(), separators=(",", ":"), sort_keys=True) + "\n"
+        for row in rows:
+            line = json.dumps(row, separators=(",", ":"), sort_keys=True) + "\n"
             os.write(fd, line.encode("utf-8"))
             os.fsync(fd)
             count += 1

@@ -46,6 +46,28 @@ def additive_latency(seed: int = 0) -> Callable[[tuple[int, ...]], float]:
     return lambda enc: 1.0 + float(sum(costs[op] for op in enc))
 
 
+def synthetic_record(
+    space: SearchSpace,
+    arch: object,
+    ms: float,
+    fingerprint: dict,
+    input_shape: tuple[int, int, int] = SHAPE,
+) -> ProfileRecord:
+    """One profile line of ``arch`` measuring ``ms`` on the device of ``fingerprint``."""
+    return ProfileRecord(
+        space=space.name,
+        arch=str(arch),
+        input_shape=input_shape,
+        batch=1,
+        num_classes=10,
+        runtime="onnxruntime-cpu",
+        device_id=fingerprint["device_id"],
+        fingerprint=fingerprint,
+        latency_ms={"median": ms, "mean": ms, "p90": ms, "std": 0.0, "min": ms, "n": 5},
+        space_fingerprint=space.fingerprint(),
+    )
+
+
 def make_records(
     space: SearchSpace,
     n: int,
@@ -60,21 +82,7 @@ def make_records(
     for index in picks:
         enc = tuple(int(index) // 5**i % 5 for i in range(6))
         arch = space.decode(enc)
-        ms = latency(enc)
-        records.append(
-            ProfileRecord(
-                space=space.name,
-                arch=str(arch),
-                input_shape=SHAPE,
-                batch=1,
-                num_classes=10,
-                runtime="onnxruntime-cpu",
-                device_id=fp["device_id"],
-                fingerprint=fp,
-                latency_ms={"median": ms, "mean": ms, "p90": ms, "std": 0.0, "min": ms, "n": 5},
-                space_fingerprint=space.fingerprint(),
-            )
-        )
+        records.append(synthetic_record(space, arch, latency(enc), fp))
     return records
 
 

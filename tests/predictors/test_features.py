@@ -17,10 +17,9 @@ from hwnas.predictors import (
     LatencyPredictor,
     register_feature_block,
 )
-from hwnas.profiling.store import ProfileRecord
 from hwnas.spaces import create_space
 
-from .synthetic import synthetic_fingerprint
+from .synthetic import synthetic_fingerprint, synthetic_record
 
 
 def test_onehot_masks_inactive_mbconv_slots() -> None:
@@ -44,22 +43,10 @@ def test_mbconv_predictor_fits(rng) -> None:
     space = create_space("mbconv")
     archs = [space.sample(rng) for _ in range(40)]
     fp = synthetic_fingerprint("synthetic-m")
-    records = []
-    for arch in archs:
-        ms = 0.5 + count_costs_fast(space, arch, (3, 32, 32), 10).macs / 2e7
-        records.append(
-            ProfileRecord(
-                space="mbconv",
-                arch=str(arch),
-                input_shape=(3, 32, 32),
-                batch=1,
-                num_classes=10,
-                runtime="onnxruntime-cpu",
-                device_id=fp["device_id"],
-                fingerprint=fp,
-                latency_ms={"median": ms, "mean": ms, "p90": ms, "std": 0, "min": ms, "n": 3},
-            )
-        )
+    records = [
+        synthetic_record(space, a, 0.5 + count_costs_fast(space, a, (3, 32, 32), 10).macs / 2e7, fp)
+        for a in archs
+    ]
     predictor = LatencyPredictor(model="linear-macs").fit(records)
     np.testing.assert_allclose(predictor.predict(archs), [r.median_ms for r in records], rtol=1e-6)
 
@@ -158,20 +145,7 @@ def test_lut_on_ops_features_recovers_an_operator_cost_model(rng) -> None:
     true_ms = 0.004 + 0.002 * (X["n_pw"] + X["n_dw"]) + 0.05 * X["macs_pw"]
     true_ms += 0.3 * (X["macs_dw_k3"] + X["macs_dw_k5"] + X["macs_dw_k7"]) + 0.01 * X["act_hswish"]
     fp = synthetic_fingerprint("synthetic-ops")
-    records = [
-        ProfileRecord(
-            space="mbconv",
-            arch=str(arch),
-            input_shape=(3, 32, 32),
-            batch=1,
-            num_classes=10,
-            runtime="onnxruntime-cpu",
-            device_id=fp["device_id"],
-            fingerprint=fp,
-            latency_ms={"median": ms, "mean": ms, "p90": ms, "std": 0, "min": ms, "n": 3},
-        )
-        for arch, ms in zip(archs, true_ms, strict=True)
-    ]
+    records = [synthetic_record(space, a, ms, fp) for a, ms in zip(archs, true_ms, strict=True)]
     onehot = LatencyPredictor(model="lut", features=["onehot", "costs"]).fit(records[:80])
     ops = LatencyPredictor(model="lut").fit(records[:80])
     held_out = true_ms[80:]

@@ -15,9 +15,8 @@ from hwnas.predictors.features import BlockLutBlock, FeatureContext, FeatureSpec
 from hwnas.profiling import create_runtime
 from hwnas.profiling.fingerprint import device_id
 from hwnas.profiling.lut import all_blocks, arch_blocks, lut_feature_block, measure_lut, read_lut
-from hwnas.profiling.store import ProfileRecord
 from hwnas.spaces import create_space
-from tests.predictors.synthetic import synthetic_fingerprint
+from tests.predictors.synthetic import synthetic_fingerprint, synthetic_record
 
 FAST = {"warmup": 1, "min_repeats": 3, "max_repeats": 5, "max_seconds": 0.2, "min_seconds": 0.0}
 #: A small mbconv configuration whose whole table measures in seconds.
@@ -83,6 +82,21 @@ def test_measure_lut_writes_every_block_once_and_resumes(measured) -> None:
     assert again.measured == 0 and again.skipped == len(specs)
 
 
+def test_measuring_after_a_crash_cuts_the_torn_line_first(measured, tmp_path) -> None:
+    space, runtime, _, run = measured
+    root = tmp_path / "profiles"
+    path = root / run.path.relative_to(run.path.parents[1])
+    path.parent.mkdir(parents=True)
+    lines = run.path.read_text().splitlines()
+    path.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:25])  # killed mid-write
+    again = measure_lut(
+        space, runtime, input_shape=(1, 8, 8), num_classes=10, root=root, protocol=FAST
+    )
+    assert again.measured == 1
+    assert len(path.read_text().splitlines()) == len(lines)
+    assert set(read_lut(path)["ms"]) == set(read_lut(run.path)["ms"])
+
+
 def test_read_lut_ignores_a_torn_tail_and_names_bad_lines(measured, tmp_path) -> None:
     _, _, _, run = measured
     lines = run.path.read_text().splitlines()
@@ -116,18 +130,7 @@ def test_block_lut_feature_is_the_sum_and_persists(measured, tmp_path) -> None:
     fp = {**synthetic_fingerprint("lut-device"), "input_shape": [1, 8, 8]}
     fp["device_id"] = device_id(fp)
     records = [
-        ProfileRecord(
-            space="mbconv",
-            arch=str(a),
-            input_shape=(1, 8, 8),
-            batch=1,
-            num_classes=10,
-            runtime="onnxruntime-cpu",
-            device_id=fp["device_id"],
-            fingerprint=fp,
-            latency_ms={"median": ms, "mean": ms, "p90": ms, "std": 0, "min": ms, "n": 3},
-            space_fingerprint=space.fingerprint(),
-        )
+        synthetic_record(space, a, ms, fp, (1, 8, 8))
         for a, ms in zip(archs, 0.01 + 1.2 * lut_ms, strict=True)
     ]
     predictor = LatencyPredictor(model="lut", features=["costs", block]).fit(records, space)
