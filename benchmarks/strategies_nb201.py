@@ -54,8 +54,8 @@ def main() -> int:
         "--seed-offset",
         type=int,
         default=100,
-        help="first seed (the strategy's defaults were tuned on seeds 0-9 of the main "
-        "devices; the committed figures use seeds from 100 on)",
+        help="first seed (the strategy's defaults were tuned on seeds 0-9; the committed "
+        "figures use seeds from 100 on)",
     )
     parser.add_argument("--others", default=None, help="comma-separated other columns")
     parser.add_argument("--out-prefix", default="benchmarks/results/strategies_nb201")
@@ -176,7 +176,8 @@ def _markdown(
         f"`{BASELINE}` is Optuna's `NSGAIISampler` (population 20, categorical parameter per "
         "edge) given the TRUE latency. Seeds "
         f"{cfg.seeds[0]}-{cfg.seeds[-1]}; the defaults of `{OURS}` were tuned on seeds 0-9 of "
-        "the two main devices, so these seeds are held out. Regenerate with "
+        "the two main devices (its PoND share also on samsung_a50_ms, titanx_32_ms and "
+        "1080ti_32_ms), so these seeds are held out. Regenerate with "
         "`OMP_NUM_THREADS=1 python benchmarks/strategies_nb201.py` "
         f"({seconds / 60:.0f} min on 1 CPU thread); `{name}.json` holds every run's queried "
         "architectures (row numbers of the table).",

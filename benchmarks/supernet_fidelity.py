@@ -166,6 +166,12 @@ def run_dataset(
             "archs": len(noise),
             "seeds": [args.seed, args.seed + 1],
             "kendall_tau": _number(kendalltau(first, again).statistic),
+            "kendall_tau_val_loss": _number(
+                kendalltau(
+                    [per_seed[str(a)][0]["val_loss"] for a in archs[: len(noise)]],
+                    [r["val_loss"] for r in noise],
+                ).statistic
+            ),
             "mean_abs_accuracy_diff": float(np.mean(np.abs(np.subtract(first, again)))),
             "note": "tau between two standalone trainings of the same architectures: the "
             "ceiling any estimator can reach against one standalone run",

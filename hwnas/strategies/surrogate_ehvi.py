@@ -27,6 +27,11 @@ This strategy spends evaluations only where they are expected to extend the Pare
    use the hypervolume improvement of an optimistic point (mean - ``kappa`` x std). A share
    ``explore`` of each batch can go to the most uncertain candidates that could extend the
    front.
+5. Once the front is mapped (``pond_after`` evaluations), a share ``pond`` of each batch
+   (all of it by default) goes instead to the candidates most likely not to be dominated by
+   the observed front (probability of non-domination, averaged over the cheap objective's
+   error draws): EHVI undervalues architectures that would join the front close to a known
+   one, which is most of the true Pareto set.
 
 Unknown objectives that are all positive (error) are modelled on a log scale (``transform``);
 the EHVI is that of the objective itself (log-normal posterior). Everything is deterministic
@@ -266,6 +271,37 @@ def ehvi_2d(
     return _segment_sum(front[:, 0], reference[0], np.asarray(known, float), shortfall)
 
 
+def pond_2d(
+    front: np.ndarray,
+    reference: np.ndarray,
+    known: np.ndarray,
+    mu: np.ndarray,
+    sigma: np.ndarray,
+    log: bool,
+) -> np.ndarray:
+    """Probability that each candidate is not dominated by ``front`` (two minimised
+    objectives; column 0 known exactly, column 1 normal or, with ``log``, log-normal).
+
+    A candidate at ``known`` is dominated by a point that is no worse in both columns, so it
+    stays non-dominated when its value is below the lowest column-1 value among the points
+    with column 0 at or below ``known`` (``reference[1]`` when there is none).
+    """
+    front = np.asarray(front, dtype=float).reshape(-1, 2)
+    known = np.asarray(known, dtype=float)
+    order = np.argsort(front[:, 0], kind="stable")
+    best = np.minimum.accumulate(front[order, 1]) if len(order) else np.empty(0)
+    position = np.searchsorted(front[order, 0], known, side="right")
+    level = np.where(
+        position > 0, best[np.maximum(position - 1, 0)] if len(best) else 0.0, reference[1]
+    )
+    level = np.minimum(level, reference[1])
+    sigma = np.maximum(sigma, 1e-12)
+    if log:
+        z = (np.log(np.where(level > 0, level, 1e-300)) - mu) / sigma
+        return np.where(level > 0, _normal_cdf(z), 0.0)
+    return _normal_cdf((level - mu) / sigma)
+
+
 def _segment_sum(
     breaks: np.ndarray, end: float, known: np.ndarray, shortfall: np.ndarray
 ) -> np.ndarray:
@@ -383,6 +419,18 @@ class SurrogateEHVI(Strategy):
             (the posterior always uses every value told).
         reference_margin: The hypervolume reference point lies this share of each
             objective's observed range beyond its worst value.
+        pond: Once ``pond_after`` architectures are evaluated, this share of each batch goes
+            to the candidates with the highest probability of not being dominated by the
+            observed front (PoND) instead of the highest EHVI (two objectives with one
+            unknown). EHVI alone neglects candidates that would join the front close to a
+            known point (they add little hypervolume); PoND picks them, which finds more of
+            the true Pareto set (recall) at the same hypervolume. Tuned on NAS-Bench-201
+            (seeds 0-9, five device columns): ``pond=1, pond_after=100`` raised 300-query
+            recall from 16-40 % to 20-53 %; regret fell on four columns (Pixel 3: 0.54 % ->
+            0.59 %). Where the front is set by noise the surrogate cannot learn, EHVI alone
+            can recall more (a synthetic nb201 front set by per-architecture noise: 17.0
+            vs 11.5 of 69 at 200 evaluations, six seeds).
+        pond_after: Evaluations before PoND picks start (EHVI first maps the front).
     """
 
     name = "surrogate-ehvi"
@@ -403,7 +451,11 @@ class SurrogateEHVI(Strategy):
         encoding: str = "auto",
         refit_every: int = 1,
         reference_margin: float = 0.01,
+        pond: float = 1.0,
+        pond_after: int = 100,
     ) -> None:
+        self.pond = _check_float("pond", pond, 0.0, 1.0)
+        self.pond_after = _check_int("pond_after", pond_after, 0)
         self.initial = _check_int("initial", initial, 2)
         self.pool = _check_int("pool", pool, 10)
         self.local = _check_int("local", local, 0)
@@ -712,13 +764,28 @@ class SurrogateEHVI(Strategy):
         reference = hi + self.reference_margin * np.maximum(hi - lo, 1e-12)
         n = min(n, len(pool.archs))
         n_explore = min(n, int(np.floor(self.explore * n + self.rng.random())))
-        if pool.F.shape[1] == 2 and len(unknown) == 1:
+        two_d = pool.F.shape[1] == 2 and len(unknown) == 1
+        n_pond = 0
+        if two_d and len(told_archs) >= self.pond_after:
+            n_pond = min(n - n_explore, int(np.floor(self.pond * n + self.rng.random())))
+        if two_d:
             picks = self._ehvi_batch(
-                n - n_explore, pool, observed, reference, unknown[0], mu[:, 0], sd[:, 0], logs[0]
+                n - n_explore - n_pond,
+                pool,
+                observed,
+                reference,
+                unknown[0],
+                mu[:, 0],
+                sd[:, 0],
+                logs[0],
             )
         else:
             picks = self._optimistic_batch(
                 n - n_explore, pool, observed, reference, unknown, mu, sd, logs
+            )
+        if n_pond:
+            picks += self._pond_batch(
+                n_pond, picks, pool, observed, reference, unknown[0], mu[:, 0], sd[:, 0], logs[0]
             )
         if n_explore:
             picks += self._explore_batch(
@@ -808,6 +875,42 @@ class SurrogateEHVI(Strategy):
             )
             shortfall = np.c_[shortfall, level]
         return picks
+
+    def _pond_batch(
+        self,
+        n: int,
+        taken: list[int],
+        pool: _Pool,
+        observed: np.ndarray,
+        reference: np.ndarray,
+        u: int,
+        mu: np.ndarray,
+        sd: np.ndarray,
+        log: bool,
+    ) -> list[int]:
+        """The ``n`` candidates not in ``taken`` most likely not to be dominated by the
+        observed front: ``P(unknown value < the front's level at the candidate's cheap
+        value)``, averaged over ``noise_samples`` draws of the cheap objective's error."""
+        k = 1 - u
+        obs_k, obs_u = observed[:, k], observed[:, u]
+        cand_k = pool.F[:, k]
+        samples = self.noise_samples if self.cheap_noise > 0 else 1
+        scale = max(float(np.percentile(np.abs(cand_k), 25)), 1e-12)
+        total = np.zeros(len(cand_k))
+        for _ in range(samples):
+            if samples > 1:  # drawn per sample: the order of draws is part of the seed's result
+                pk = obs_k + self.cheap_noise * np.maximum(np.abs(obs_k), scale) * (
+                    self.rng.standard_normal(len(obs_k))
+                )
+                ck = cand_k + self.cheap_noise * np.maximum(np.abs(cand_k), scale) * (
+                    self.rng.standard_normal(len(cand_k))
+                )
+            else:
+                pk, ck = obs_k, cand_k
+            total += pond_2d(np.c_[pk, obs_u], reference[[k, u]], ck, mu, sd, log)
+        total[taken] = -np.inf
+        order = np.argsort(-total, kind="stable")
+        return [int(i) for i in order[:n] if np.isfinite(total[i])]
 
     def _optimistic_batch(
         self,

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import itertools
+import zlib
+
 import numpy as np
 import pytest
 
 from hwnas.errors import ConfigError
 from hwnas.executors import InlineExecutor
 from hwnas.objectives import parse_budget
-from hwnas.pareto import hypervolume
+from hwnas.pareto import hypervolume, pareto_mask
 from hwnas.search import CheapMetrics, run_search
 from hwnas.spaces import MBConvSpace, NB201Space
 from hwnas.store import RunStore
 from hwnas.strategies import Problem, create_strategy, list_strategies
-from hwnas.strategies.surrogate_ehvi import CategoricalGP, ehvi_2d, nb201_effective_encoding
+from hwnas.strategies.surrogate_ehvi import (
+    CategoricalGP,
+    ehvi_2d,
+    nb201_effective_encoding,
+    pond_2d,
+)
 
 from .toy import ToyEvaluator
 
@@ -120,6 +128,79 @@ def test_ehvi_2d_is_the_hypervolume_gain_when_certain_and_positive_when_not() ->
     )
     closed = ehvi_2d(front, reference, np.array([0.3]), np.array([mu]), np.array([sigma]), True)
     assert closed[0] == pytest.approx(mc, rel=0.05)
+
+
+def test_pond_2d_matches_monte_carlo_and_brute_force_domination() -> None:
+    rng = np.random.default_rng(1)
+    front = rng.random((8, 2))
+    reference = np.array([1.2, 1.1])
+    known = np.r_[rng.random(40), -0.5, 1.15]  # two beyond the front's ends
+    mu, sigma = rng.random(len(known)) - 0.2, 0.05 + 0.3 * rng.random(len(known))
+
+    def dominated(k: float, v: float) -> bool:
+        return bool(np.any((front[:, 0] <= k) & (front[:, 1] <= v))) or v >= reference[1]
+
+    draws = mu[None, :] + sigma[None, :] * rng.standard_normal((4000, len(known)))
+    mc = np.mean(
+        [[not dominated(k, v) for k, v in zip(known, row, strict=True)] for row in draws],
+        axis=0,
+    )
+    closed = pond_2d(front, reference, known, mu, sigma, log=False)
+    assert closed == pytest.approx(mc, abs=0.03)
+    # Log-normal: the probability of the log below the log of the level.
+    log_closed = pond_2d(front, reference, known, np.log(0.4) + 0 * mu, sigma, log=True)
+    normal_of_log = pond_2d(
+        np.c_[front[:, 0], np.log(front[:, 1])],
+        np.array([reference[0], np.log(reference[1])]),
+        known,
+        np.log(0.4) + 0 * mu,
+        sigma,
+        log=False,
+    )
+    assert log_closed == pytest.approx(normal_of_log)
+
+
+def _learnable_toy(arch) -> tuple[float, float]:
+    """(error, latency) of an nb201 architecture: linear in its operation counts plus a
+    small fixed per-architecture jitter (so that the front has no ties)."""
+    ops = arch.ops
+    c3, c1, pool = (ops.count(o) for o in ("nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3"))
+    jitter = [(zlib.crc32(f"{salt}{arch}".encode()) % 10007) / 10007 for salt in "el"]
+    return 0.3 - 0.04 * c3 - 0.02 * c1 + 0.005 * jitter[0], (
+        1 + 0.5 * c3 + 0.2 * c1 + 0.1 * pool + 0.05 * jitter[1]
+    )
+
+
+def test_pond_picks_find_more_of_the_true_front() -> None:
+    """Where the surrogate can learn the unknown objective, PoND batches query more of the
+    true Pareto set than EHVI alone with the same budget (here 21.8 vs 16.5 of 77 over six
+    seeds at 200 evaluations; two seeds are checked)."""
+    space = NB201Space()
+    archs = [space.decode(list(code)) for code in itertools.product(*map(range, space.n_choices))]
+    values = np.array([_learnable_toy(a) for a in archs])
+    true_front = {archs[i] for i in np.flatnonzero(pareto_mask(values))}
+
+    def cheap(batch):
+        return np.array([[np.nan, _learnable_toy(a)[1]] for a in batch]), np.zeros((len(batch), 0))
+
+    found = {}
+    for pond in (0.0, 1.0):
+        hits = []
+        for seed in range(2):
+            strategy = create_strategy(
+                "surrogate-ehvi", pond=pond, pond_after=40, cheap_noise=0.0, initial=10
+            )
+            problem = Problem(space, ("error", "latency_ms"), n_constraints=0, cheap=cheap)
+            strategy.setup(problem, seed=seed)
+            queried: list = []
+            while len(queried) < 200:
+                batch = strategy.ask(10)
+                queried += batch
+                F = np.array([_learnable_toy(a) for a in batch])
+                strategy.tell(batch, F, np.zeros((len(batch), 0)))
+            hits.append(len(true_front & set(queried)))
+        found[pond] = np.mean(hits)
+    assert found[1.0] >= found[0.0] + 3
 
 
 def test_gp_interpolates_and_is_uncertain_away_from_data() -> None:
