@@ -7,6 +7,8 @@ classifier: the network the NAS-Bench-201 accuracies and costs were measured on.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -85,6 +87,28 @@ class ResidualReduction(nn.Module):
         return self.downsample(x) + self.conv_b(self.conv_a(x))
 
 
+def nb201_skeleton(
+    space: NB201Space,
+    input_shape: tuple[int, int, int],
+    num_classes: int,
+    cell: Callable[[int], nn.Module],
+) -> tuple[nn.Module, list[nn.Module], nn.Module, nn.Module, nn.Module]:
+    """The NAS-Bench-201 macro skeleton around ``cell(channels)``: the stem, the stages'
+    cells with a residual reduction between stages, the last activation, the pooling and
+    the classifier (built in this order, so that a seed gives the same weights)."""
+    c = space.channels
+    stem = nn.Sequential(
+        nn.Conv2d(input_shape[0], c[0], 3, padding=1, bias=False), nn.BatchNorm2d(c[0])
+    )
+    layers: list[nn.Module] = []
+    for stage, channels in enumerate(c):
+        if stage > 0:
+            layers.append(ResidualReduction(c[stage - 1], channels))
+        layers += [cell(channels) for _ in range(space.cells_per_stage)]
+    lastact = nn.Sequential(nn.BatchNorm2d(c[-1]), nn.ReLU())
+    return stem, layers, lastact, nn.AdaptiveAvgPool2d(1), nn.Linear(c[-1], num_classes)
+
+
 class NB201Net(HwnasNet):
     """The NAS-Bench-201 network of one cell architecture."""
 
@@ -96,19 +120,10 @@ class NB201Net(HwnasNet):
         num_classes: int,
     ) -> None:
         super().__init__(arch, input_shape, num_classes)
-        c = space.channels
-        self.stem = nn.Sequential(
-            nn.Conv2d(input_shape[0], c[0], 3, padding=1, bias=False), nn.BatchNorm2d(c[0])
-        )
-        layers: list[nn.Module] = []
-        for stage, channels in enumerate(c):
-            if stage > 0:
-                layers.append(ResidualReduction(c[stage - 1], channels))
-            layers += [Cell(arch, channels) for _ in range(space.cells_per_stage)]
-        self.cells = nn.Sequential(*layers)
-        self.lastact = nn.Sequential(nn.BatchNorm2d(c[-1]), nn.ReLU())
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(c[-1], num_classes)
+        parts = nb201_skeleton(space, input_shape, num_classes, lambda c: Cell(arch, c))
+        stem, layers, lastact, pool, classifier = parts
+        self.stem, self.cells = stem, nn.Sequential(*layers)  # registered in the original order
+        self.lastact, self.pool, self.classifier = lastact, pool, classifier
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.lastact(self.cells(self.stem(x)))

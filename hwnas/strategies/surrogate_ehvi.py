@@ -812,6 +812,12 @@ class SurrogateEHVI(Strategy):
             row[j] = math.exp(mu[i, k]) if logs[k] else mu[i, k]
         return row
 
+    def _jitter(self, values: np.ndarray, scale: float, samples: int = 1) -> np.ndarray:
+        """``samples`` draws (rows) of cheap values ``values`` with their relative error:
+        ``cheap_noise * max(|value|, scale)`` standard deviations."""
+        eps = self.rng.standard_normal((samples, len(values)))
+        return values + self.cheap_noise * np.maximum(np.abs(values), scale) * eps
+
     def _ehvi_batch(
         self,
         n: int,
@@ -840,10 +846,8 @@ class SurrogateEHVI(Strategy):
         cand_k = pool.F[short, k]
         if samples > 1:
             scale = max(float(np.percentile(np.abs(pool.F[:, k]), 25)), 1e-12)
-            eps_obs = self.rng.standard_normal((samples, len(obs_k)))
-            eps_cand = self.rng.standard_normal((samples, len(short)))
-            point_k = obs_k + self.cheap_noise * np.maximum(np.abs(obs_k), scale) * eps_obs
-            cand_s = cand_k + self.cheap_noise * np.maximum(np.abs(cand_k), scale) * eps_cand
+            point_k = self._jitter(obs_k, scale, samples)
+            cand_s = self._jitter(cand_k, scale, samples)
         else:
             point_k, cand_s = obs_k[None, :], cand_k[None, :]
         ref_k, ref_u = reference[k], reference[u]
@@ -899,12 +903,7 @@ class SurrogateEHVI(Strategy):
         total = np.zeros(len(cand_k))
         for _ in range(samples):
             if samples > 1:  # drawn per sample: the order of draws is part of the seed's result
-                pk = obs_k + self.cheap_noise * np.maximum(np.abs(obs_k), scale) * (
-                    self.rng.standard_normal(len(obs_k))
-                )
-                ck = cand_k + self.cheap_noise * np.maximum(np.abs(cand_k), scale) * (
-                    self.rng.standard_normal(len(cand_k))
-                )
+                pk, ck = self._jitter(obs_k, scale)[0], self._jitter(cand_k, scale)[0]
             else:
                 pk, ck = obs_k, cand_k
             total += pond_2d(np.c_[pk, obs_u], reference[[k, u]], ck, mu, sd, log)

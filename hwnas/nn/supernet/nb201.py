@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from hwnas.nn.nb201 import Cell, NB201Net, ResidualReduction, make_op
+from hwnas.nn.nb201 import Cell, NB201Net, ResidualReduction, make_op, nb201_skeleton
 from hwnas.nn.supernet.base import Supernet
 from hwnas.spaces.base import Arch
 from hwnas.spaces.nb201 import EDGES, OPS, NB201Arch, NB201Space
@@ -63,19 +63,10 @@ class NB201Supernet(Supernet):
         self, space: NB201Space, input_shape: tuple[int, int, int], num_classes: int
     ) -> None:
         super().__init__(space, input_shape, num_classes)
-        c = space.channels
-        self.stem = nn.Sequential(
-            nn.Conv2d(input_shape[0], c[0], 3, padding=1, bias=False), nn.BatchNorm2d(c[0])
-        )
-        layers: list[nn.Module] = []
-        for stage, channels in enumerate(c):
-            if stage > 0:
-                layers.append(ResidualReduction(c[stage - 1], channels))
-            layers += [OneShotCell(channels) for _ in range(space.cells_per_stage)]
-        self.cells = nn.ModuleList(layers)
-        self.lastact = nn.Sequential(nn.BatchNorm2d(c[-1]), nn.ReLU())
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(c[-1], num_classes)
+        parts = nb201_skeleton(space, input_shape, num_classes, OneShotCell)
+        stem, layers, lastact, pool, classifier = parts
+        self.stem, self.cells = stem, nn.ModuleList(layers)  # registered in the original order
+        self.lastact, self.pool, self.classifier = lastact, pool, classifier
 
     def forward_arch(self, x: torch.Tensor, arch: Arch) -> torch.Tensor:
         assert isinstance(arch, NB201Arch)
