@@ -274,15 +274,23 @@ class _OnnxRuntime(Runtime):
         from hwnas.onnx_export import export_onnx
 
         path = export_onnx(model, workdir / f"{self.name}.onnx", input_shape)
-        return self.prepare_onnx(path, input_shape, batch)
+        return self._session_runner(path, input_shape, batch)  # prepare() runs it once
 
     def prepare_onnx(
         self, path: str | Path, input_shape: tuple[int, int, int], batch: int
     ) -> RunOnce:
         """Like :meth:`prepare`, for an existing ONNX file (e.g. a quantized variant)."""
+        self.check_available()
+        run_once = self._session_runner(path, input_shape, batch)
+        run_once()  # first-call initialisation is not timed
+        return run_once
+
+    def _session_runner(
+        self, path: str | Path, input_shape: tuple[int, int, int], batch: int
+    ) -> RunOnce:
+        """A session on ``path`` and the function timing one inference (not yet run)."""
         import onnxruntime as ort
 
-        self.check_available()
         providers = [self.provider, *self.fallback_providers]
         try:
             with warnings.catch_warnings():  # a fallback is reported below, as an error
@@ -310,7 +318,6 @@ class _OnnxRuntime(Runtime):
             run(outputs, feed)
             return (clock() - start) * 1e3
 
-        run_once()  # first-call initialisation is not timed
         return run_once
 
 
