@@ -29,6 +29,21 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
 
 
+def tiny_digits(n_train: int = 96, n_val: int = 48):
+    """The first ``n_train`` training and ``n_val`` val digits (a distinct fingerprint)."""
+    import dataclasses
+
+    from hwnas.data import Split, load_dataset
+
+    ds = load_dataset("digits")
+    return dataclasses.replace(
+        ds,
+        train=Split(ds.train.x[:n_train], ds.train.y[:n_train]),
+        val=Split(ds.val.x[:n_val], ds.val.y[:n_val]),
+        fingerprint=ds.fingerprint + "-tiny",
+    )
+
+
 #: A tiny input shape per space that still exercises every layer.
 SMALL_SHAPES = {"mbconv": (1, 8, 8), "nb201": (3, 8, 8)}
 

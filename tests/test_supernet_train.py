@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import numpy as np
@@ -10,11 +9,13 @@ import pytest
 import torch
 
 from hwnas.cli import main
-from hwnas.data import Dataset, Split, load_dataset
+from hwnas.data import Dataset, load_dataset
 from hwnas.errors import ConfigError, HwnasError
 from hwnas.nn.supernet import build_supernet, load_supernet, train_supernet, weights_sha256
 from hwnas.spaces import MBConvSpace, NB201Space
 from hwnas.train import Recipe
+
+from .conftest import tiny_digits
 
 SPACES = {
     "mbconv": MBConvSpace(
@@ -35,13 +36,7 @@ RECIPE = Recipe(epochs=2, batch_size=32, warmup_epochs=1)
 @pytest.fixture(scope="module")
 def tiny() -> Dataset:
     """96 training and 48 val digits."""
-    ds = load_dataset("digits")
-    return dataclasses.replace(
-        ds,
-        train=Split(ds.train.x[:96], ds.train.y[:96]),
-        val=Split(ds.val.x[:48], ds.val.y[:48]),
-        fingerprint=ds.fingerprint + "-tiny",
-    )
+    return tiny_digits()
 
 
 def _train(name: str, data: Dataset, **kwargs):

@@ -7,13 +7,15 @@ import dataclasses
 import numpy as np
 import pytest
 
-from hwnas.data import Dataset, Split, load_dataset
+from hwnas.data import Dataset
 from hwnas.errors import ArchError, ConfigError
 from hwnas.evaluators import EvalResult, create_evaluator
 from hwnas.evaluators.supernet import SupernetEvaluator
 from hwnas.nn.supernet import build_supernet, train_supernet, weights_sha256
 from hwnas.spaces import MBConvSpace, create_space
 from hwnas.train import Recipe
+
+from ..conftest import tiny_digits
 
 SPACE = MBConvSpace(
     stage_channels=(8, 16),
@@ -28,13 +30,7 @@ SPACE = MBConvSpace(
 
 @pytest.fixture(scope="module")
 def tiny() -> Dataset:
-    ds = load_dataset("digits")
-    return dataclasses.replace(
-        ds,
-        train=Split(ds.train.x[:96], ds.train.y[:96]),
-        val=Split(ds.val.x[:48], ds.val.y[:48]),
-        fingerprint=ds.fingerprint + "-tiny",
-    )
+    return tiny_digits()
 
 
 @pytest.fixture(scope="module")

@@ -10,22 +10,11 @@ from hwnas.evaluators import TabularEvaluator
 from hwnas.executors import InlineExecutor
 from hwnas.objectives import parse_budget
 from hwnas.search import CheapMetrics, run_search
-from hwnas.spaces import MBConvSpace, NB201Space
+from hwnas.spaces import NB201Space
 from hwnas.store import RunStore
 from hwnas.strategies import Problem, create_strategy, list_strategies
 
-from .toy import ToyEvaluator
-
-SMALL = MBConvSpace(
-    stage_channels=(8, 16),
-    stage_strides=(1, 2),
-    depths=(1, 2),
-    kernels=(3, 5),
-    expands=(1, 3),
-    widths=(1.0,),
-    activations=("relu",),
-    se=(False,),
-)
+from .toy import SMALL, ToyEvaluator
 
 
 def test_registry() -> None:

@@ -13,7 +13,7 @@ from hwnas.executors import InlineExecutor
 from hwnas.objectives import parse_budget
 from hwnas.pareto import hypervolume, pareto_mask
 from hwnas.search import CheapMetrics, run_search
-from hwnas.spaces import MBConvSpace, NB201Space
+from hwnas.spaces import NB201Space
 from hwnas.store import RunStore
 from hwnas.strategies import Problem, create_strategy, list_strategies
 from hwnas.strategies.surrogate_ehvi import (
@@ -23,18 +23,7 @@ from hwnas.strategies.surrogate_ehvi import (
     pond_2d,
 )
 
-from .toy import ToyEvaluator
-
-SMALL = MBConvSpace(
-    stage_channels=(8, 16),
-    stage_strides=(1, 2),
-    depths=(1, 2),
-    kernels=(3, 5),
-    expands=(1, 3),
-    widths=(1.0,),
-    activations=("relu",),
-    se=(False,),
-)
+from .toy import SMALL, ToyEvaluator
 
 
 def _search(name: str, seed: int, tmp_path, evaluations: int = 40, **options) -> tuple:

@@ -9,7 +9,19 @@ from pathlib import Path
 from typing import Any
 
 from hwnas.evaluators.base import EvalResult, Evaluator, register_evaluator
-from hwnas.spaces import NB201Space
+from hwnas.spaces import MBConvSpace, NB201Space
+
+#: A 400-architecture mbconv space for strategy tests.
+SMALL = MBConvSpace(
+    stage_channels=(8, 16),
+    stage_strides=(1, 2),
+    depths=(1, 2),
+    kernels=(3, 5),
+    expands=(1, 3),
+    widths=(1.0,),
+    activations=("relu",),
+    se=(False,),
+)
 
 
 @register_evaluator("toy")
