@@ -176,6 +176,8 @@ def run_dataset(
             "note": "tau between two standalone trainings of the same architectures: the "
             "ceiling any estimator can reach against one standalone run",
         }
+    if len(seeds) > 1:
+        summary["against_each_seed"] = _against_each_seed(archs, seeds, per_seed, estimates)
     history = trained.history
     summary["ground_truth_seeds"] = seeds
     summary["timing"] = {
@@ -248,6 +250,26 @@ def _summary(
         },
         "archs": [_pair(a, standalone, estimates) for a in archs],
     }
+
+
+def _against_each_seed(
+    archs: list[Arch],
+    seeds: list[int],
+    per_seed: dict[str, list[dict[str, float]]],
+    estimates: dict[str, dict[str, float]],
+) -> dict[str, Any]:
+    """Kendall's tau of the supernet against each single standalone training, beside the
+    tau of the first two standalone trainings against each other: an estimator that ranks
+    like another training run does reaches the latter (the comparison the noise allows)."""
+    out: dict[str, Any] = {"seeds": seeds}
+    for metric in ("accuracy", "val_loss"):
+        guess = [estimates[str(a)][metric] for a in archs]
+        runs = [[per_seed[str(a)][k][metric] for a in archs] for k in range(len(seeds))]
+        out[metric] = {
+            "supernet_vs_seed": [_number(kendalltau(guess, run).statistic) for run in runs],
+            "seed_vs_seed": _number(kendalltau(runs[0], runs[1]).statistic),
+        }
+    return out
 
 
 def _number(value: float) -> float | None:
