@@ -94,10 +94,21 @@ search({config!r}, runs_dir={runs!r}, run_id="killed")
 """
 
 
-def test_kill_minus_9_then_resume_loses_nothing_and_matches(tmp_path) -> None:
+@pytest.mark.parametrize(
+    "strategy",
+    [
+        {"name": "nsga2", "population": 8},
+        # PoND batches from the 17th evaluation on: before and after the kill.
+        {"name": "surrogate-ehvi", "initial": 8, "pond_after": 16, "pond": 0.5},
+    ],
+    ids=["nsga2", "surrogate-ehvi"],
+)
+def test_kill_minus_9_then_resume_loses_nothing_and_matches(tmp_path, strategy) -> None:
     root = str(Path(__file__).resolve().parents[2])
     counter = tmp_path / "counter"
-    killed_config = config(evaluator={"name": "toy", "kill_at": 23, "counter": str(counter)})
+    killed_config = config(
+        evaluator={"name": "toy", "kill_at": 23, "counter": str(counter)}, strategy=strategy
+    )
     script = SCRIPT.format(root=root, config=killed_config, runs=str(tmp_path))
     proc = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True)
     assert proc.returncode == -9, proc.stderr.decode()
@@ -111,7 +122,7 @@ def test_kill_minus_9_then_resume_loses_nothing_and_matches(tmp_path) -> None:
         after = [c.arch for c in store.candidates()]
     assert after[: len(before)] == before  # nothing finished was lost
 
-    straight = search(config(), runs_dir=tmp_path, run_id="straight")
+    straight = search(config(strategy=strategy), runs_dir=tmp_path, run_id="straight")
     with RunStore(straight.path / "run.db") as store:
         reference = [c.arch for c in store.candidates()]
     assert sorted(after) == sorted(reference)
