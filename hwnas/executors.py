@@ -1,23 +1,26 @@
-"""Executors: where accuracy evaluations run (inline, or a local process pool).
+"""Executors: where accuracy evaluations run (inline, a local process pool, or Ray).
 
 An executor takes a list of architectures and yields ``(index, EvalResult | failure)`` as
 evaluations finish. A candidate whose evaluation raises, crashes its worker process or
 exceeds the time limit is retried (``retries`` times) and then reported as a failure
-(:class:`EvalFailure`) rather than stopping the search. Ray comes later behind the same
-interface.
+(:class:`EvalFailure`) rather than stopping the search. The ``ray`` executor (optional:
+``pip install 'hwnas[ray]'``) runs the same evaluations on Ray actors, on this machine or
+on a cluster, when one machine is not enough.
 """
 
 from __future__ import annotations
 
 import abc
 import concurrent.futures as cf
+import math
 import multiprocessing
+import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hwnas.errors import ConfigError
+from hwnas.errors import ConfigError, HwnasError
 from hwnas.evaluators.base import EvalResult, Evaluator
 from hwnas.registry import Registry
 from hwnas.spaces.base import Arch
@@ -211,6 +214,175 @@ class ProcessPoolExecutor(Executor):
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+
+# -- Ray ---------------------------------------------------------------------------------
+class _RayWorker:
+    """The body of one Ray actor: builds the evaluator once, then evaluates."""
+
+    def __init__(self, factory: EvaluatorFactory, threads: int) -> None:
+        _init_worker(factory, threads)
+
+    def evaluate(self, arch: Arch) -> EvalResult:
+        return _evaluate_in_worker(arch)
+
+
+@EXECUTORS.register("ray")
+class RayExecutor(Executor):
+    """Evaluates on ``workers`` Ray actors, each building the evaluator once (the supernet
+    is loaded once per actor, as in the process pool) and evaluating one candidate at a time.
+
+    Without ``address`` a local Ray instance is started (and shut down by :meth:`close`);
+    ``address="auto"`` or ``"ray://host:port"`` joins a running cluster, whose workers need
+    hwnas installed and the run's files (supernet, data) at the same paths. An actor that
+    dies (its process crashed, its node was lost) or an evaluation over ``timeout_s`` seconds
+    kills and replaces the actor; the candidate is retried, then recorded as failed.
+
+    Args:
+        factory: Builds the evaluator in each actor (serialised with cloudpickle).
+        workers: Number of actors.
+        threads: Torch threads per actor.
+        cpus_per_worker: CPUs Ray reserves per actor.
+        gpus_per_worker: GPUs Ray reserves per actor (0: none).
+        address: ``None`` (start a local instance) or a cluster address.
+        timeout_s: Wall-time limit of one evaluation (None: no limit).
+        retries: Extra attempts after a failure.
+    """
+
+    name = "ray"
+
+    def __init__(
+        self,
+        factory: EvaluatorFactory,
+        workers: int = 2,
+        threads: int = 1,
+        cpus_per_worker: float = 1.0,
+        gpus_per_worker: float = 0.0,
+        address: str | None = None,
+        timeout_s: float | None = None,
+        retries: int = 1,
+    ) -> None:
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ConfigError("executor.workers", "an integer >= 1", workers)
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise ConfigError("executor.threads", "an integer >= 1", threads)
+        for field, value in (
+            ("cpus_per_worker", cpus_per_worker),
+            ("gpus_per_worker", gpus_per_worker),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ConfigError(f"executor.{field}", "a number >= 0", value)
+        if address is not None and not isinstance(address, str):
+            raise ConfigError("executor.address", "a Ray address such as 'auto'", address)
+        if timeout_s is not None and timeout_s <= 0:
+            raise ConfigError("executor.timeout_s", "a positive number of seconds", timeout_s)
+        self.workers = workers
+        self.threads = threads
+        self.cpus_per_worker = float(cpus_per_worker)
+        self.gpus_per_worker = float(gpus_per_worker)
+        self.address = address
+        self.timeout_s = timeout_s
+        self.retries = _check_retries(retries)
+        self._factory = factory
+        self._ray: Any = None
+        self._started_ray = False
+        self._actors: list[Any] = []
+
+    def _start(self) -> Any:
+        if self._ray is None:
+            try:
+                import ray
+            except ImportError:
+                raise HwnasError(
+                    "executor 'ray' needs Ray: pip install 'hwnas[ray]' (or use executor "
+                    "'process' on one machine)"
+                ) from None
+            if not ray.is_initialized():
+                options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+                if self.address is None:
+                    options["num_cpus"] = max(1, math.ceil(self.workers * self.cpus_per_worker))
+                    if self.gpus_per_worker:
+                        options["num_gpus"] = math.ceil(self.workers * self.gpus_per_worker)
+                else:
+                    options["address"] = self.address
+                ray.init(**options)
+                self._started_ray = True
+            self._ray = ray
+            self._remote = ray.remote(_RayWorker).options(
+                num_cpus=self.cpus_per_worker, num_gpus=self.gpus_per_worker, max_restarts=0
+            )
+        while len(self._actors) < self.workers:
+            self._actors.append(self._new_actor())
+        return self._ray
+
+    def _new_actor(self) -> Any:
+        return self._remote.remote(self._factory, self.threads)
+
+    def _replace(self, slot: int) -> None:
+        self._ray.kill(self._actors[slot], no_restart=True)
+        self._actors[slot] = self._new_actor()
+
+    def run(self, archs: Sequence[Arch]) -> Iterator[tuple[int, Outcome]]:
+        ray = self._start()
+        from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
+
+        queue = list(range(len(archs)))
+        attempts = dict.fromkeys(queue, 0)
+        errors: dict[int, str] = {}
+        running: dict[Any, tuple[int, int, float]] = {}  # ref -> (index, slot, start)
+        free = list(range(self.workers))
+        while queue or running:
+            while queue and free:
+                index, slot = queue.pop(0), free.pop(0)
+                attempts[index] += 1
+                ref = self._actors[slot].evaluate.remote(archs[index])
+                running[ref] = (index, slot, time.perf_counter())
+            timeout = None
+            if self.timeout_s is not None:
+                oldest = min(start for _, _, start in running.values())
+                timeout = max(0.0, oldest + self.timeout_s - time.perf_counter())
+            done, _ = ray.wait(list(running), num_returns=1, timeout=timeout)
+            failed: list[int] = []
+            if not done:  # the oldest evaluation ran out of time: replace its actor
+                now = time.perf_counter()
+                for ref, (index, slot, start) in list(running.items()):
+                    if now - start >= self.timeout_s - 1e-6:  # type: ignore[operator]
+                        del running[ref]
+                        self._replace(slot)
+                        free.append(slot)
+                        errors[index] = f"evaluation exceeded {self.timeout_s} s"
+                        failed.append(index)
+            for ref in done:
+                index, slot, _ = running.pop(ref)
+                try:
+                    result = ray.get(ref)
+                except RayActorError:
+                    self._replace(slot)
+                    errors[index] = "worker actor died"
+                    failed.append(index)
+                except (RayTaskError, GetTimeoutError) as exc:
+                    cause = getattr(exc, "cause", None) or exc
+                    errors[index] = str(cause).splitlines()[0] if str(cause) else repr(cause)
+                    failed.append(index)
+                else:
+                    yield index, result
+                free.append(slot)
+            for index in failed:
+                if attempts[index] > self.retries:
+                    yield index, EvalFailure(errors[index], attempts[index])
+                else:
+                    queue.append(index)
+
+    def close(self) -> None:
+        if self._ray is None:
+            return
+        for actor in self._actors:
+            self._ray.kill(actor, no_restart=True)
+        self._actors = []
+        if self._started_ray:
+            self._ray.shutdown()
+            self._started_ray = False
+        self._ray = None
 
 
 def create_executor(name: str, factory: EvaluatorFactory, **kwargs: Any) -> Executor:
