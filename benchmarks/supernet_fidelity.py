@@ -18,7 +18,13 @@ the ceiling for any estimator. Standalone results are cached (``--cache``, one f
 dataset fingerprint, keyed by recipe, seed and architecture) and supernets are trained
 into resumable folders under ``--work``, so an interrupted run continues where it stopped.
 
-    python benchmarks/supernet_fidelity.py                       # the committed results
+    python benchmarks/supernet_fidelity.py                       # supernet_fidelity.json
+    python benchmarks/supernet_fidelity.py --datasets digits --epochs 20 --supernet-epochs 15 \
+        --supernet-batch-size 32 --random-subnets 1 --ground-truth-seeds 2 \
+        --out benchmarks/results/supernet_fidelity_digits_2seeds.json
+    python benchmarks/supernet_fidelity.py --datasets mnist5k --mnist-size 16 --epochs 8 \
+        --supernet-epochs 20 --supernet-batch-size 32 --random-subnets 1 \
+        --ground-truth-seeds 2 --out benchmarks/results/supernet_fidelity_mnist16_2seeds.json
     python benchmarks/supernet_fidelity.py --archs 6 --epochs 2 --supernet-epochs 1 \\
         --datasets digits --out /tmp/quick.json                      # a quick check
 """
