@@ -137,10 +137,7 @@ class ProcessPoolExecutor(Executor):
         timeout_s: float | None = None,
         retries: int = 1,
     ) -> None:
-        if workers < 1:
-            raise ConfigError("executor.workers", "an integer >= 1", workers)
-        if timeout_s is not None and timeout_s <= 0:
-            raise ConfigError("executor.timeout_s", "a positive number of seconds", timeout_s)
+        _check_workers(workers, threads, timeout_s)
         self.workers = workers
         self.threads = threads
         self.timeout_s = timeout_s
@@ -262,10 +259,7 @@ class RayExecutor(Executor):
         timeout_s: float | None = None,
         retries: int = 1,
     ) -> None:
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise ConfigError("executor.workers", "an integer >= 1", workers)
-        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-            raise ConfigError("executor.threads", "an integer >= 1", threads)
+        _check_workers(workers, threads, timeout_s)
         for field, value in (
             ("cpus_per_worker", cpus_per_worker),
             ("gpus_per_worker", gpus_per_worker),
@@ -274,8 +268,6 @@ class RayExecutor(Executor):
                 raise ConfigError(f"executor.{field}", "a number >= 0", value)
         if address is not None and not isinstance(address, str):
             raise ConfigError("executor.address", "a Ray address such as 'auto'", address)
-        if timeout_s is not None and timeout_s <= 0:
-            raise ConfigError("executor.timeout_s", "a positive number of seconds", timeout_s)
         self.workers = workers
         self.threads = threads
         self.cpus_per_worker = float(cpus_per_worker)
@@ -388,6 +380,16 @@ class RayExecutor(Executor):
 def create_executor(name: str, factory: EvaluatorFactory, **kwargs: Any) -> Executor:
     """The executor registered as ``name``."""
     return EXECUTORS.get(name)(factory, **kwargs)
+
+
+def _check_workers(workers: int, threads: int, timeout_s: float | None) -> None:
+    for field, value in (("workers", workers), ("threads", threads)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"executor.{field}", "an integer >= 1", value)
+    if timeout_s is not None and (
+        isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or timeout_s <= 0
+    ):
+        raise ConfigError("executor.timeout_s", "a positive number of seconds", timeout_s)
 
 
 def _check_retries(retries: int) -> int:

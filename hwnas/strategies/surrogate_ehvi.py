@@ -427,9 +427,9 @@ class SurrogateEHVI(Strategy):
             the true Pareto set (recall) at the same hypervolume. Tuned on NAS-Bench-201
             (seeds 0-9, five device columns): ``pond=1, pond_after=100`` raised 300-query
             recall from 16-40 % to 20-53 %; regret fell on four of the five columns and
-            rose on Pixel 3 (0.54 % -> 0.59 %). Where the front is set by noise the surrogate cannot learn, EHVI alone
-            can recall more (a synthetic nb201 front set by per-architecture noise: 17.0
-            vs 11.5 of 69 at 200 evaluations, six seeds).
+            rose on Pixel 3 (0.54 % -> 0.59 %). Where the front is set by noise the
+            surrogate cannot learn, EHVI alone can recall more (a synthetic nb201 front set
+            by per-architecture noise: 17.0 vs 11.5 of 69 at 200 evaluations, six seeds).
         pond_after: Evaluations before PoND picks start (EHVI first maps the front).
     """
 
