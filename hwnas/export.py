@@ -135,8 +135,13 @@ def export_run(
     config, components = run.config, run.components
     runtime = target_runtime(config) if measure else None
     with run.store() as store:
+        space = components.space
         selection = ranked_selection(
-            store.candidates(), components.objectives, components.search_budgets, top_k
+            store.candidates(),
+            components.objectives,
+            components.search_budgets,
+            top_k,
+            key=lambda c: space.network_key(space.parse(c.arch)),  # one model per network
         )
         device_fingerprint = store.get_meta("device_fingerprint")
     if not selection:

@@ -410,6 +410,7 @@ def ranked_selection(
     objectives: tuple[str, ...],
     budgets: tuple[Budget, ...],
     k: int | None,
+    key: Callable[[Candidate], str] | None = None,
 ) -> list[tuple[Candidate, int]]:
     """Up to ``k`` feasible evaluated candidates, best non-domination rank first.
 
@@ -417,7 +418,8 @@ def ranked_selection(
     fronts fill the selection (an estimate's noise often leaves the true trade-off on them).
     Within the front that overflows, the picks are spread along the first objective (both
     ends kept). Returns ``(candidate, rank)`` pairs sorted by objectives; ``k=None`` gives
-    the whole front.
+    the whole front. With ``key`` (e.g. the space's ``network_key``), candidates with the
+    same key are one network: only the best of them by objectives is considered.
     """
     from hwnas.pareto import nondominated_ranks, spread_indices, violation
 
@@ -428,6 +430,12 @@ def ranked_selection(
     feasible = [c for c, v in zip(done, violation(G), strict=True) if v <= 0]
     if not feasible:
         return []
+    if key is not None:
+        best: dict[str, Candidate] = {}
+        for c in sorted(feasible, key=lambda c: tuple(_objectives(c, objectives))):
+            best.setdefault(key(c), c)
+        kept = {id(c) for c in best.values()}
+        feasible = [c for c in feasible if id(c) in kept]
     F = np.array([_objectives(c, objectives) for c in feasible])
     ranks = nondominated_ranks(F)
     chosen: list[tuple[Candidate, int]] = []

@@ -143,6 +143,12 @@ class SearchSpace(abc.ABC):
         )
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
+    def network_key(self, arch: Arch) -> str:
+        """A string equal for two architectures exactly when they build the same network
+        (``str(arch)`` here; spaces where distinct choices can build the same network,
+        such as rounded channel counts, override it)."""
+        return str(arch)
+
     @property
     def file_stem(self) -> str:
         """The name of this space's profile and predictor files: ``name`` for the default

@@ -248,6 +248,17 @@ class MBConvSpace(SearchSpace):
             stages.append(MBStage(width, m["act"], se, tuple(blocks)))
         return MBConvArch(tuple(stages))
 
+    def network_key(self, arch: Arch) -> str:
+        """The architecture with each stage's width replaced by its channel count: widths
+        that round to the same count build the same network (by default ``w0.75`` and
+        ``w1`` of the 24-channel first stage both give 24 channels)."""
+        mb = self._check(arch)
+        stages = []
+        for stage, base in zip(mb.stages, self.stage_channels, strict=True):
+            head = f"c{stage_channels(stage, base)}-{stage.act}" + ("-se" if stage.se else "")
+            stages.append(head + ":" + ",".join(str(b) for b in stage.blocks))
+        return "|".join(stages)
+
     def size(self) -> int:
         per_block = len(self.kernels) * len(self.expands)
         per_stage = len(self.widths) * len(self.activations) * len(self.se)

@@ -55,3 +55,37 @@ def test_ranked_selection_fills_from_the_next_fronts() -> None:
     assert [c.arch for c, _ in ranked_selection(pool, objectives, budgets, None)] == ["a", "b"]
     assert len(ranked_selection(pool, objectives, budgets, 50)) == 6
     assert ranked_selection(failed + slow, objectives, budgets, 3) == []
+
+
+def test_ranked_selection_keeps_one_candidate_per_network() -> None:
+    from hwnas.search import ranked_selection
+
+    # "a" and "a2" build the same network (same key): only the better estimate counts, and
+    # the next distinct network takes the freed place.
+    pool = [
+        _candidate("a", 0.01, 3.0),
+        _candidate("a2", 0.02, 3.0),
+        _candidate("b", 0.05, 1.0),
+        _candidate("c", 0.03, 3.5),
+    ]
+    objectives = ("error", "latency_ms")
+    plain = ranked_selection(pool, objectives, (), 3)
+    assert [c.arch for c, _ in plain] == ["a", "a2", "b"]
+    keyed = ranked_selection(pool, objectives, (), 3, key=lambda c: c.arch.rstrip("2"))
+    assert [c.arch for c, _ in keyed] == ["a", "c", "b"]
+
+
+def test_mbconv_network_key_merges_widths_that_round_to_the_same_channels() -> None:
+    from hwnas.nn import build_model
+    from hwnas.spaces import create_space
+
+    space = create_space("mbconv")
+    a = space.parse("w1-relu:k3e4|w0.5-relu:k3e1|w0.5-relu:k3e1|w0.5-relu:k3e1|w0.5-relu:k3e1")
+    b = space.parse(str(a).replace("w1-", "w0.75-", 1))  # 24 x 0.75 rounds up to 24
+    c = space.parse(str(a).replace("w1-", "w0.5-", 1))  # 24 x 0.5 -> 16
+    assert a != b and space.network_key(a) == space.network_key(b) != space.network_key(c)
+    shapes = [
+        [tuple(p.shape) for p in build_model(space, x, (1, 8, 8), 10).parameters()]
+        for x in (a, b, c)
+    ]
+    assert shapes[0] == shapes[1] != shapes[2]
