@@ -236,3 +236,11 @@ def test_accuracy_slack_must_be_a_fraction(tmp_path) -> None:
     with pytest.raises(ConfigError, match=r"evaluator\.accuracy_slack"):
         search(config(evaluator={"name": "toy", "accuracy_slack": 2}), runs_dir=tmp_path)
     assert not any(tmp_path.iterdir())
+
+
+def test_the_shipped_main_config_is_valid() -> None:
+    from hwnas.config import load_config
+
+    root = Path(__file__).resolve().parents[2]
+    config = load_config(root / "configs" / "digits-cpu.yaml")
+    assert config.strategy.name == "surrogate-ehvi" and config.evaluator.name == "supernet"
