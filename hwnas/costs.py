@@ -97,11 +97,10 @@ def count_costs_fast(
             f"input_shape/num_classes: expected (C, H, W) and >= 2 classes, "
             f"got {tuple(input_shape)} and {num_classes}"
         )
-    if space.name == "mbconv":
-        return _mbconv_costs(space, arch, shape, int(num_classes))  # type: ignore[arg-type]
-    if space.name == "nb201":
-        return _nb201_costs(space, arch, shape, int(num_classes))  # type: ignore[arg-type]
-    raise ArchError(f"no closed-form cost model for space {space.name!r}")
+    if space.name not in ("mbconv", "nb201"):
+        raise ArchError(f"no closed-form cost model for space {space.name!r}")
+    layers = count_layers(space, arch, shape, int(num_classes))
+    return Costs(macs=sum(x.macs for x in layers), params=sum(x.params for x in layers))
 
 
 def _conv(c_in: int, c_out: int, k: int, h: int, w: int, groups: int = 1) -> int:
@@ -259,13 +258,6 @@ def mbconv_layers(
     return layers
 
 
-def _mbconv_costs(
-    space: MBConvSpace, arch: MBConvArch, shape: tuple[int, int, int], classes: int
-) -> Costs:
-    layers = mbconv_layers(space, arch, shape, classes)
-    return Costs(macs=sum(x.macs for x in layers), params=sum(x.params for x in layers))
-
-
 def nb201_layers(
     space: NB201Space, arch: NB201Arch, shape: Sequence[int], classes: int
 ) -> list[Layer]:
@@ -347,13 +339,6 @@ def nb201_layers(
         ),
     ]
     return layers
-
-
-def _nb201_costs(
-    space: NB201Space, arch: NB201Arch, shape: tuple[int, int, int], classes: int
-) -> Costs:
-    layers = nb201_layers(space, arch, shape, classes)
-    return Costs(macs=sum(x.macs for x in layers), params=sum(x.params for x in layers))
 
 
 def count_layers(

@@ -335,10 +335,10 @@ class RayExecutor(Executor):
                 timeout = max(0.0, oldest + self.timeout_s - time.perf_counter())
             done, _ = ray.wait(list(running), num_returns=1, timeout=timeout)
             failed: list[int] = []
-            if not done:  # the oldest evaluation ran out of time: replace its actor
+            if not done and self.timeout_s is not None:  # out of time: replace the actor
                 now = time.perf_counter()
                 for ref, (index, slot, start) in list(running.items()):
-                    if now - start >= self.timeout_s - 1e-6:  # type: ignore[operator]
+                    if now - start >= self.timeout_s - 1e-6:
                         del running[ref]
                         self._replace(slot)
                         free.append(slot)

@@ -150,7 +150,7 @@ def export_run(
     seed = config.seed if seed is None else seed
     out_dir = run.path / "export"
     out_dir.mkdir(exist_ok=True)
-    dataset, space = components.dataset, components.space
+    dataset = components.dataset
     shape = dataset.input_shape
     models: list[ExportedModel] = []
     for index, (candidate, rank) in enumerate(selection):

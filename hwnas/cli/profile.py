@@ -91,39 +91,26 @@ def _cmd_profile(args: argparse.Namespace) -> None:
         protocol = {"max_seconds": args.max_seconds, "min_seconds": min_seconds}
     info: dict[str, Any] = {"space": space.name, "runtime": runtime.name}
     lines = []
+    common: dict[str, Any] = {
+        "input_shape": shape,
+        "num_classes": classes,
+        "batch": args.batch,
+        "root": args.out_dir,
+        "seed": args.seed,
+        "progress": not args.json,
+        "protocol": protocol,
+    }
     if args.lut:
         from hwnas.profiling.lut import measure_lut
 
-        lut = measure_lut(
-            space,
-            runtime,
-            input_shape=shape,
-            num_classes=classes,
-            batch=args.batch,
-            root=args.out_dir,
-            seed=args.seed,
-            progress=not args.json,
-            protocol=protocol,
-        )
+        lut = measure_lut(space, runtime, **common)
         info["lut"] = lut.to_dict()
         lines.append(
             f"block table: measured {lut.measured}, skipped {lut.skipped} already measured, "
             f"{lut.total} blocks; {lut.path} (device {lut.device_id})"
         )
     if args.n is not None or archs is not None:
-        run = profile_space(
-            space,
-            runtime,
-            n=args.n,
-            archs=archs,
-            input_shape=shape,
-            num_classes=classes,
-            batch=args.batch,
-            seed=args.seed,
-            root=args.out_dir,
-            progress=not args.json,
-            protocol=protocol,
-        )
+        run = profile_space(space, runtime, n=args.n, archs=archs, **common)
         info.update(run.to_dict())
         lines.append(
             f"measured {run.measured}, skipped {run.skipped} already measured; "
