@@ -9,6 +9,7 @@ documented examples.
 from __future__ import annotations
 
 import inspect
+import os
 from pathlib import Path
 from typing import Any
 
@@ -155,24 +156,34 @@ def validate_config(data: Any, source: str = "config") -> SearchConfig:
     try:
         config = SearchConfig.model_validate(data)
     except ValidationError as error:
-        first = error.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or source
-        message = first["msg"].removeprefix("Value error, ")
-        raise ConfigError(field, message, first.get("input")) from None
+        raise config_error(error, source) from None
     _check_components(config)
     return config
 
 
-def load_config(path: str | Path) -> SearchConfig:
-    """Read and validate a YAML config file."""
+def config_error(error: ValidationError, source: str = "config") -> ConfigError:
+    """The first error of a pydantic validation as a :class:`ConfigError` naming the field
+    (dotted location; ``source`` when the error is about the whole mapping)."""
+    first = error.errors()[0]
+    field = ".".join(str(p) for p in first["loc"]) or source
+    message = first["msg"].removeprefix("Value error, ")
+    return ConfigError(field, message, first.get("input"))
+
+
+def read_yaml(path: str | os.PathLike[str]) -> Any:
+    """The data of a YAML file; a missing file or bad YAML is a :class:`ConfigError`."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError("config", "an existing YAML file", str(path))
     try:
-        data = yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text())
     except yaml.YAMLError as error:
         raise ConfigError("config", f"valid YAML ({error})", str(path)) from None
-    return validate_config(data, str(path))
+
+
+def load_config(path: str | Path) -> SearchConfig:
+    """Read and validate a YAML config file."""
+    return validate_config(read_yaml(path), str(path))
 
 
 def _check_components(config: SearchConfig) -> None:

@@ -12,17 +12,21 @@ For each Pareto-optimal architecture of a finished (or stopped) run, :func:`expo
    never shipped as feasible.
 
 Optional ``fp16`` and ``int8`` variants (onnxruntime float16 conversion; static
-quantization calibrated on the training split) get their own accuracy and latency.
-``runs/<id>/export/manifest.json`` lists the set.
+quantization calibrated on the training split) get their own accuracy and latency; a
+variant that cannot be made is left out and listed under the manifest's ``failures``
+(``part``, ``error``). ``runs/<id>/export/manifest.json`` lists the set.
 """
 
 from __future__ import annotations
 
+import json
 import re
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +34,7 @@ import numpy as np
 
 from hwnas.errors import ConfigError, HwnasError
 from hwnas.io import atomic_write_json
+from hwnas.parts import Parts
 
 VARIANTS = ("fp32", "fp16", "int8")
 PARITY_TOLERANCE = 1e-4
@@ -122,8 +127,8 @@ def export_run(
     """
     from hwnas.objectives import metric_value
     from hwnas.onnx_export import export_onnx, onnx_parity
+    from hwnas.pareto import ranked_selection
     from hwnas.runs import open_run
-    from hwnas.search import ranked_selection
     from hwnas.train import Recipe, train_arch
 
     unknown = [v for v in variants if v not in VARIANTS]
@@ -153,6 +158,7 @@ def export_run(
     dataset = components.dataset
     shape = dataset.input_shape
     models: list[ExportedModel] = []
+    parts = Parts(say=_warn if progress else None)
     for index, (candidate, rank) in enumerate(selection):
         arch = space.parse(candidate.arch)
         started = time.perf_counter()
@@ -201,7 +207,13 @@ def export_run(
             if variant == "fp32":
                 continue
             batch = config.device.batch if config.device is not None else 1
-            info = _variant(variant, path, folder, dataset, runtime, shape, batch)
+            # A variant is an extra: one that cannot be made is recorded, the model stays.
+            info = parts.attempt(
+                f"{name}: {variant} variant",
+                partial(_variant, variant, path, folder, dataset, runtime, shape, batch),
+            )
+            if info is None:
+                continue
             files[variant] = str((folder / info.pop("file")).relative_to(out_dir))
             extra[variant] = {"file": files[variant], **info}
         costs = candidate.metrics
@@ -239,6 +251,7 @@ def export_run(
         "seed": seed,
         "opset": opset,
         "models": [m.to_dict() for m in models],
+        "failures": parts.to_list(),
     }
     atomic_write_json(out_dir / "manifest.json", manifest)
     if components.budgets and not any(m.feasible for m in models):
@@ -299,12 +312,40 @@ def target_runtime(config: Any) -> Any:
         ) from None
 
 
-def measure_latency_ms(runtime: Any, model: Any, shape: tuple[int, int, int], batch: int) -> float:
-    """Median latency of ``model`` on ``runtime`` by the profiling protocol."""
+def measure_latency_ms(
+    runtime: Any, model: Any, shape: tuple[int, int, int], batch: int, **protocol: Any
+) -> float:
+    """Median latency of ``model`` on ``runtime`` by the profiling protocol.
+
+    ``protocol`` holds keyword arguments of :func:`hwnas.profiling.protocol.measure`
+    (the protocol's defaults otherwise).
+    """
     from hwnas.profiling.protocol import measure_model
 
     with tempfile.TemporaryDirectory() as workdir:
-        return float(measure_model(runtime, model, shape, batch, Path(workdir)).median_ms)
+        return float(
+            measure_model(runtime, model, shape, batch, Path(workdir), **protocol).median_ms
+        )
+
+
+def load_manifest(run_dir: str | Path) -> dict[str, Any] | None:
+    """``runs/<id>/export/manifest.json``, or ``None`` when the run was not exported.
+
+    Raises:
+        HwnasError: The manifest is not JSON.
+    """
+    path = Path(run_dir) / "export" / "manifest.json"
+    if not path.is_file():
+        return None
+    try:
+        manifest: dict[str, Any] = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        raise HwnasError(f"{path}: corrupted (not JSON); export again") from None
+    return manifest
+
+
+def _warn(message: str) -> None:
+    print(f"hwnas export: {message}", file=sys.stderr, flush=True)
 
 
 def _variant(

@@ -1,8 +1,22 @@
-"""Pareto utilities: constrained non-dominated sorting and hypervolume (pymoo underneath)."""
+"""Pareto utilities: constrained non-dominated sorting, hypervolume (pymoo underneath), and
+the Pareto front and ranked selection of a search's evaluated candidates.
+
+The one place for these: on arrays (:func:`pareto_mask`, :func:`front_2d`,
+:func:`nondominated_ranks`, :func:`hypervolume`) and on stored candidates
+(:func:`pareto_front`, :func:`ranked_selection`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+from hwnas.objectives import Budget, constraint_vector, objective_vector
+
+if TYPE_CHECKING:
+    from hwnas.store import Candidate
 
 
 def violation(G: np.ndarray) -> np.ndarray:
@@ -37,6 +51,21 @@ def pareto_mask(F: np.ndarray, G: np.ndarray | None = None) -> np.ndarray:
     if len(index):
         mask[index[nondominated_ranks(F[index]) == 0]] = True
     return mask
+
+
+def front_2d(points: np.ndarray) -> np.ndarray:
+    """Indices of the non-dominated rows of ``points`` (k x 2, minimised), by column 0.
+
+    Of duplicate points, the first is kept. A sort instead of :func:`pareto_mask`'s
+    non-dominated sorting: fast enough to call inside an acquisition loop.
+    """
+    points = np.asarray(points, dtype=float).reshape(-1, 2)
+    if not len(points):
+        return np.empty(0, dtype=int)
+    order = np.lexsort((points[:, 1], points[:, 0]))
+    best = np.minimum.accumulate(points[order, 1])
+    keep = np.r_[True, points[order[1:], 1] < best[:-1]]
+    return order[keep]
 
 
 def hypervolume(F: np.ndarray, reference: np.ndarray) -> float:
@@ -79,3 +108,72 @@ def spread_indices(n: int, k: int) -> list[int]:
     if k == 1:
         return [0]
     return sorted({round(i * (n - 1) / (k - 1)) for i in range(k)})
+
+
+def candidate_values(
+    candidates: Sequence[Candidate], objectives: tuple[str, ...], budgets: tuple[Budget, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Objective (n x objectives) and constraint (n x budgets) values of evaluated
+    candidates (status ``done``: every metric is known)."""
+    F = np.array([objective_vector(c.metrics, objectives) for c in candidates], dtype=float)
+    G = np.array([constraint_vector(c.metrics, budgets) for c in candidates], dtype=float)
+    return F.reshape(len(candidates), len(objectives)), G.reshape(len(candidates), len(budgets))
+
+
+def pareto_front(
+    candidates: Sequence[Candidate], objectives: tuple[str, ...], budgets: tuple[Budget, ...]
+) -> list[Candidate]:
+    """The feasible, non-dominated evaluated candidates, sorted by the first objective."""
+    done = [c for c in candidates if c.status == "done"]
+    if not done:
+        return []
+    F, G = candidate_values(done, objectives, budgets)
+    front = [(tuple(f), c) for c, f, keep in zip(done, F, pareto_mask(F, G), strict=True) if keep]
+    return [c for _, c in sorted(front, key=lambda pair: pair[0])]
+
+
+def ranked_selection(
+    candidates: Sequence[Candidate],
+    objectives: tuple[str, ...],
+    budgets: tuple[Budget, ...],
+    k: int | None,
+    key: Callable[[Candidate], str] | None = None,
+) -> list[tuple[Candidate, int]]:
+    """Up to ``k`` feasible evaluated candidates, best non-domination rank first.
+
+    The Pareto front (rank 0) comes first; when it has fewer than ``k`` members, the next
+    fronts fill the selection (an estimate's noise often leaves the true trade-off on them).
+    Within the front that overflows, the picks are spread along the first objective (both
+    ends kept). Returns ``(candidate, rank)`` pairs sorted by objectives; ``k=None`` gives
+    the whole front. With ``key`` (e.g. the space's ``network_key``), candidates with the
+    same key are one network: only the best of them by objectives is considered.
+    """
+    done = [c for c in candidates if c.status == "done"]
+    if not done:
+        return []
+    _, G = candidate_values(done, objectives, budgets)
+    feasible = [c for c, v in zip(done, violation(G), strict=True) if v <= 0]
+    if not feasible:
+        return []
+
+    def by_objectives(c: Candidate) -> tuple[float, ...]:
+        return tuple(objective_vector(c.metrics, objectives))
+
+    if key is not None:
+        best: dict[str, Candidate] = {}
+        for c in sorted(feasible, key=by_objectives):
+            best.setdefault(key(c), c)
+        kept = {id(c) for c in best.values()}
+        feasible = [c for c in feasible if id(c) in kept]
+    F, _ = candidate_values(feasible, objectives, ())
+    ranks = nondominated_ranks(F)
+    chosen: list[tuple[Candidate, int]] = []
+    for rank in range(int(ranks.max()) + 1):
+        members = sorted(
+            (c for c, r in zip(feasible, ranks, strict=True) if r == rank), key=by_objectives
+        )
+        room = len(members) if k is None else k - len(chosen)
+        chosen += [(members[i], rank) for i in spread_indices(len(members), room)]
+        if k is None or len(chosen) >= k:
+            break
+    return sorted(chosen, key=lambda pair: by_objectives(pair[0]))

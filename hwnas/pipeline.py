@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -11,14 +11,23 @@ from hwnas.config import SearchConfig, load_config, validate_config
 
 @dataclass
 class PipelineResult:
-    """Where ``hwnas run`` put everything."""
+    """Where ``hwnas run`` put everything.
+
+    Attributes:
+        report: ``index.html``, or ``None`` when the report could not be written.
+        baselines: ``export/baselines.json``, or ``None`` when the baselines were not run.
+        failures: Every part that failed (``source``: ``run``, ``export``, ``baselines``
+            or ``report``; ``part``; ``error``); the rest of the job went on.
+    """
 
     profile: str | None
     predictor: str | None
     predictor_metrics: dict[str, Any] | None
     run: str
     manifest: dict[str, Any]
-    report: str
+    report: str | None
+    baselines: str | None = None
+    failures: list[dict[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able summary."""
@@ -30,10 +39,12 @@ class PipelineResult:
             "run": self.run,
             "manifest": str(Path(self.run) / "export" / "manifest.json"),
             "report": self.report,
+            "baselines": self.baselines,
             "exported": len(models),
             "feasible": sum(1 for m in models if m["feasible"]),
             "search_front": sum(1 for m in models if m.get("search_rank", 0) == 0),
             "pareto": sum(1 for m in models if m.get("pareto")),
+            "failures": self.failures,
         }
 
 
@@ -104,8 +115,20 @@ def run_pipeline(
     progress: bool = False,
     log: Any = None,
 ) -> PipelineResult:
-    """Profile, fit, search, export and report for ``config``."""
-    from hwnas.export import export_run
+    """Profile, fit, search, export, run the baselines and report for ``config``.
+
+    The baselines (when ``export.report_baselines``) and the report are parts: when one
+    fails, or a part inside it (a baseline, a plot, a variant), the failure is listed in
+    the result (and the JSON files and report) and the rest goes on.
+
+    Raises:
+        HwnasError: An invalid config, a failed search or export, or no exported model
+            meeting the budgets once measured (raised after the baselines and the report).
+    """
+    from hwnas.baselines import BASELINES_FILE, run_baselines
+    from hwnas.errors import HwnasError
+    from hwnas.export import export_run, load_manifest
+    from hwnas.parts import Parts
     from hwnas.report import report_run
     from hwnas.runs import search
 
@@ -133,13 +156,65 @@ def run_pipeline(
     run = search(config, runs_dir=runs_dir, run_id=run_id, progress=progress)
     say(f"run folder: {run.path}; exporting the Pareto set")
     settings = config.export
-    manifest = export_run(
-        run.path,
-        top_k=settings.top_k,
-        epochs=settings.epochs,
-        variants=("fp32", *[v for v in settings.variants if v != "fp32"]),
-        progress=progress,
-    )
+    unmet = None
+    try:
+        manifest = export_run(
+            run.path,
+            top_k=settings.top_k,
+            epochs=settings.epochs,
+            variants=("fp32", *[v for v in settings.variants if v != "fp32"]),
+            progress=progress,
+        )
+    except HwnasError as error:
+        # No exported model meets the budgets once trained and measured: the manifest is
+        # written with the flags, and the baselines and report show it before the error.
+        found = load_manifest(run.path)
+        if found is None:
+            raise
+        manifest, unmet = found, error
+    parts = Parts(say)
+    baselines = None
+    if settings.report_baselines:
+        say("training, exporting and measuring the hand-designed baselines")
+        done = parts.attempt(
+            "baselines", lambda: run_baselines(run.path, progress=progress, say=say)
+        )
+        baselines = None if done is None else str(run.path / "export" / BASELINES_FILE)
     say("writing the report")
-    page = report_run(run.path, baselines=settings.report_baselines)
-    return PipelineResult(profile, predictor_path, metrics, str(run.path), manifest, str(page))
+    page = parts.attempt(
+        "report", lambda: report_run(run.path, baselines=settings.report_baselines, say=say)
+    )
+    if unmet is not None:
+        raise HwnasError(f"{unmet}; report: {page or 'not written'}") from None
+    return PipelineResult(
+        profile,
+        predictor_path,
+        metrics,
+        str(run.path),
+        manifest,
+        None if page is None else str(page),
+        baselines,
+        _failures(run.path, parts, report_written=page is not None),
+    )
+
+
+def _failures(run_path: Path, parts: Any, *, report_written: bool) -> list[dict[str, str]]:
+    """Every failed part of the job: the report gathers the export's, the baselines' and
+    its own; without a report, the export's and the baselines' files are read here."""
+    import contextlib
+    import json
+
+    from hwnas.baselines import BASELINES_FILE
+
+    own = [{"source": "run", **f} for f in parts.to_list()]
+    if report_written:
+        report = json.loads((run_path / "report" / "report.json").read_text())
+        return [*own, *report["failures"]]
+    found = []
+    for source, name in (("export", "manifest.json"), ("baselines", BASELINES_FILE)):
+        path = run_path / "export" / name
+        if path.is_file():
+            # An unreadable file: its failure is already among the run's own.
+            with contextlib.suppress(ValueError, KeyError):
+                found += [{"source": source, **f} for f in json.loads(path.read_text())["failures"]]
+    return [*own, *found]

@@ -3,8 +3,10 @@
 Latency, MACs and parameters come from cheap models (a fitted latency predictor and the
 closed-form cost counter), so only accuracy costs an evaluation, and the evaluation budget
 counts accuracy evaluations only. A candidate whose cheap metrics already break a budget
-is recorded as ``skipped`` and told to the strategy as infeasible without being
-evaluated.
+is recorded as ``skipped`` and never evaluated. The strategy is told each candidate's
+:class:`~hwnas.strategies.base.Status` (evaluated, failed or skipped) with the values known
+for it: all of them when evaluated, only the cheap ones (``nan`` for error and accuracy)
+otherwise.
 
 The run store owns the history. A resumed search rebuilds the strategy from its seed and
 replays it against the stored candidates: every architecture the strategy asks for that is
@@ -27,19 +29,33 @@ from hwnas.costs import count_costs_fast
 from hwnas.errors import ConfigError, HwnasError
 from hwnas.evaluators.base import EvalResult
 from hwnas.executors import EvalFailure, Executor
-from hwnas.objectives import Budget, constraint_vector, metric_value, objective_vector
-from hwnas.pareto import hypervolume, pareto_mask, violation
+from hwnas.objectives import METRICS, Budget, metric_value
+from hwnas.pareto import (
+    candidate_values,
+    hypervolume,
+    pareto_front,
+    ranked_selection,
+    violation,
+)
 from hwnas.progress import maybe, progress_bar
 from hwnas.spaces.base import Arch, SearchSpace
 from hwnas.store import Candidate, RunStore
-from hwnas.strategies.base import Problem, Strategy
+from hwnas.strategies.base import Problem, Status, Strategy
 
-#: Constraint value told to strategies for a failed evaluation (infeasible, finite).
-FAILED_VIOLATION = 1e6
+__all__ = [
+    "CheapMetrics",
+    "LatencyEstimator",
+    "Normalizer",
+    "SearchResult",
+    "pareto_front",
+    "ranked_selection",
+    "run_search",
+]
 
 
-class LatencyModel(Protocol):
-    """Anything that predicts latency in ms for a list of architectures."""
+class LatencyEstimator(Protocol):
+    """Anything that predicts latency in ms for a list of architectures (a fitted
+    :class:`~hwnas.predictors.LatencyPredictor`, a benchmark table's column...)."""
 
     def predict(self, archs: Sequence[Arch]) -> np.ndarray: ...
 
@@ -59,7 +75,7 @@ class CheapMetrics:
         space: SearchSpace,
         input_shape: Sequence[int],
         num_classes: int,
-        latency: LatencyModel | None = None,
+        latency: LatencyEstimator | None = None,
     ) -> None:
         self.space = space
         self.input_shape = tuple(input_shape)
@@ -195,7 +211,7 @@ def run_search(
     problem = Problem(
         space=space,
         objectives=objectives,
-        n_constraints=len(budgets),
+        budgets=budgets,
         cheap=functools.partial(_cheap_values, cheap, objectives, budgets),
     )
     strategy.setup(problem, seed)
@@ -237,9 +253,10 @@ def run_search(
             evaluations = sum(1 for c in history.values() if c.status in ("done", "failed"))
             told = [(a, c) for a, c in zip(archs, candidates, strict=True) if c is not None]
             if told:
-                F = np.array([_objectives(c, objectives) for _, c in told])
-                G = np.array([_constraints(c, budgets) for _, c in told]).reshape(len(told), -1)
-                strategy.tell([a for a, _ in told], F, G)
+                values = [_told_values(c, objectives, budgets) for _, c in told]
+                F = np.array([f for f, _ in values]).reshape(len(told), len(objectives))
+                G = np.array([g for _, g in values]).reshape(len(told), len(budgets))
+                strategy.tell([a for a, _ in told], F, G, [Status(c.status) for _, c in told])
             hv = _hypervolume(history.values(), objectives, budgets, normalizer)
             elapsed = previous_seconds + time.perf_counter() - started
             store.add_progress(generation, evaluations, hv, elapsed)
@@ -375,80 +392,24 @@ def _record(store: RunStore, history: dict[str, Candidate], candidate: Candidate
     history[candidate.arch] = candidate
 
 
-def _objectives(candidate: Candidate, objectives: tuple[str, ...]) -> np.ndarray:
-    metrics = dict(candidate.metrics)
-    if candidate.status != "done":
-        metrics["error"] = 1.0  # unknown accuracy: the worst
-    return objective_vector(metrics, objectives)
+def _told_values(
+    candidate: Candidate, objectives: tuple[str, ...], budgets: tuple[Budget, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """What the strategy is told of ``candidate``: every value when it was evaluated, the
+    cheap ones (``nan`` for those that need an evaluation) when it failed or was skipped."""
+    if candidate.status == Status.EVALUATED.value:
+        F, G = candidate_values([candidate], objectives, budgets)
+        return F[0], G[0]
+    metrics = candidate.metrics
 
+    def known(name: str) -> float:
+        return metric_value(metrics, name) if METRICS[name] else np.nan
 
-def _constraints(candidate: Candidate, budgets: tuple[Budget, ...]) -> np.ndarray:
-    if candidate.status == "failed":
-        return np.full(len(budgets), FAILED_VIOLATION)
-    metrics = dict(candidate.metrics)
-    if candidate.status != "done":
-        metrics["error"] = 1.0
-        metrics["accuracy"] = 0.0
-    return constraint_vector(metrics, budgets)
-
-
-def pareto_front(
-    candidates: Sequence[Candidate], objectives: tuple[str, ...], budgets: tuple[Budget, ...]
-) -> list[Candidate]:
-    """The feasible, non-dominated evaluated candidates, sorted by the first objective."""
-    done = [c for c in candidates if c.status == "done"]
-    if not done:
-        return []
-    F = np.array([_objectives(c, objectives) for c in done])
-    G = np.array([_constraints(c, budgets) for c in done]).reshape(len(done), -1)
-    front = [c for c, keep in zip(done, pareto_mask(F, G), strict=True) if keep]
-    return sorted(front, key=lambda c: tuple(_objectives(c, objectives)))
-
-
-def ranked_selection(
-    candidates: Sequence[Candidate],
-    objectives: tuple[str, ...],
-    budgets: tuple[Budget, ...],
-    k: int | None,
-    key: Callable[[Candidate], str] | None = None,
-) -> list[tuple[Candidate, int]]:
-    """Up to ``k`` feasible evaluated candidates, best non-domination rank first.
-
-    The Pareto front (rank 0) comes first; when it has fewer than ``k`` members, the next
-    fronts fill the selection (an estimate's noise often leaves the true trade-off on them).
-    Within the front that overflows, the picks are spread along the first objective (both
-    ends kept). Returns ``(candidate, rank)`` pairs sorted by objectives; ``k=None`` gives
-    the whole front. With ``key`` (e.g. the space's ``network_key``), candidates with the
-    same key are one network: only the best of them by objectives is considered.
-    """
-    from hwnas.pareto import nondominated_ranks, spread_indices, violation
-
-    done = [c for c in candidates if c.status == "done"]
-    if not done:
-        return []
-    G = np.array([_constraints(c, budgets) for c in done]).reshape(len(done), -1)
-    feasible = [c for c, v in zip(done, violation(G), strict=True) if v <= 0]
-    if not feasible:
-        return []
-    if key is not None:
-        best: dict[str, Candidate] = {}
-        for c in sorted(feasible, key=lambda c: tuple(_objectives(c, objectives))):
-            best.setdefault(key(c), c)
-        kept = {id(c) for c in best.values()}
-        feasible = [c for c in feasible if id(c) in kept]
-    F = np.array([_objectives(c, objectives) for c in feasible])
-    ranks = nondominated_ranks(F)
-    chosen: list[tuple[Candidate, int]] = []
-    for rank in range(int(ranks.max()) + 1):
-        members = sorted(
-            (c for c, r in zip(feasible, ranks, strict=True) if r == rank),
-            key=lambda c: tuple(_objectives(c, objectives)),
-        )
-        room = len(members) if k is None else k - len(chosen)
-        chosen += [(members[i], rank) for i in spread_indices(len(members), room)]
-        if k is None or len(chosen) >= k:
-            break
-    return sorted(chosen, key=lambda pair: tuple(_objectives(pair[0], objectives)))
+    F = np.array([known(o) for o in objectives], dtype=float)
+    G = np.array(
+        [b.violation(known(b.metric)) if b.cheap else np.nan for b in budgets], dtype=float
+    )
+    return F, G
 
 
 def _hypervolume(
@@ -460,8 +421,7 @@ def _hypervolume(
     done = [c for c in candidates if c.status == "done"]
     if not done:
         return 0.0
-    F = np.array([_objectives(c, objectives) for c in done])
-    G = np.array([_constraints(c, budgets) for c in done]).reshape(len(done), -1)
+    F, G = candidate_values(done, objectives, budgets)
     feasible = violation(G) <= 0
     if not feasible.any():
         return 0.0

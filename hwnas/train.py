@@ -22,6 +22,7 @@ from hwnas.data import Dataset, Split
 from hwnas.errors import ConfigError
 from hwnas.progress import maybe, progress_bar
 from hwnas.spaces.base import Arch, SearchSpace
+from hwnas.validate import check_int
 
 OPTIMIZERS = ("sgd", "adamw")
 AUGMENTATIONS = ("none", "shift", "shift-flip")
@@ -57,10 +58,10 @@ class Recipe:
     shift_pixels: int = 1
 
     def __post_init__(self) -> None:
-        _check_int("epochs", self.epochs, 1)
-        _check_int("batch_size", self.batch_size, 1)
-        _check_int("warmup_epochs", self.warmup_epochs, 0)
-        _check_int("shift_pixels", self.shift_pixels, 0)
+        check_int("epochs", self.epochs, 1)
+        check_int("batch_size", self.batch_size, 1)
+        check_int("warmup_epochs", self.warmup_epochs, 0)
+        check_int("shift_pixels", self.shift_pixels, 0)
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError("optimizer", f"one of {', '.join(OPTIMIZERS)}", self.optimizer)
         if self.augment not in AUGMENTATIONS:
@@ -281,8 +282,3 @@ def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
     return torch.optim.SGD(
         groups, lr=recipe.lr, momentum=recipe.momentum, nesterov=recipe.momentum > 0
     )
-
-
-def _check_int(field: str, value: object, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(field, f"an integer >= {minimum}", value)

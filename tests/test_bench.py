@@ -143,6 +143,52 @@ def test_the_shipped_config_is_valid_and_overrides_apply() -> None:
         BenchConfig.from_mapping({"unknown_key": 1})
 
 
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"seeds": True}, "seeds"),
+        ({"seeds": [1, 1]}, "seeds"),
+        ({"seeds": "0"}, "seeds"),
+        ({"queries": [1.5]}, "queries"),
+        ({"queries": "x"}, "queries"),
+        ({"profile_archs": True}, "profile_archs"),
+        ({"profile_archs": 1}, "profile_archs"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"strategies": "random,random"}, "strategies"),
+        ({"strategies": ""}, "strategies"),
+        ({"device_columns": [3]}, "device_columns"),
+        ({"space": ""}, "space"),
+        ({"table": 3}, "table"),
+        ({"strategy_options": {"nsga2": 3}}, "strategy_options"),
+        ({"predictor_features": ["ops"]}, "predictor_features"),
+    ],
+)
+def test_a_bad_option_is_a_config_error_naming_its_field(changes, field: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        BenchConfig().updated(**changes)
+    assert error.value.field == field
+
+
+def test_yaml_and_cli_shorthands_give_the_canonical_config(tmp_path) -> None:
+    config = BenchConfig.from_mapping(
+        {
+            "seeds": "4",
+            "queries": "20, 50",
+            "device_columns": "pixel3_ms,gold_6240_ms",
+            "profile_archs": "40",
+            "batch_size": np.int64(5),
+            "table": tmp_path / "t.csv",
+            "space": None,
+        }
+    )
+    assert config.seeds == (0, 1, 2, 3) and config.queries == (20, 50)
+    assert config.device_columns == ("pixel3_ms", "gold_6240_ms")
+    assert config.profile_archs == 40 and config.batch_size == 5 and config.space == "nb201"
+    assert config.table == str(tmp_path / "t.csv")
+    assert BenchConfig.from_mapping(config.to_dict()) == config
+    assert json.loads(json.dumps(config.to_dict()))["seeds"] == [0, 1, 2, 3]
+
+
 def test_optuna_baseline_uses_true_latency_and_counts_distinct_queries() -> None:
     pytest.importorskip("optuna")
     result = run_bench(

@@ -63,19 +63,78 @@ def test_manifest_lists_verified_measured_models(exported) -> None:
             assert info["measured_latency_ms"] > 0 and 0 <= info["val_accuracy"] <= 1
 
 
-def test_report_has_plots_tables_layers_and_baselines(exported) -> None:
+def test_report_has_plots_tables_layers_and_the_baselines_once_run(exported, capsys) -> None:
+    from hwnas.cli import main
+
     run, manifest = exported
+    page = report_run(run, baselines=True, layer_runs=3)
+    data = json.loads((page.parent / "report.json").read_text())
+    assert data["baselines_status"] == "not run" and data["baselines"] == []
+    assert "Baselines not run" in page.read_text()
+    # The report only reads: the baselines are trained, exported and measured on their own.
+    assert not (run / "export" / "baselines.json").exists()
+
+    assert main(["baselines", str(run)]) == 0
+    assert "wrote" in capsys.readouterr().out
+    baselines = json.loads((run / "export" / "baselines.json").read_text())
+    assert baselines["failures"] == [] and baselines["recipe"] == manifest["recipe"]
+    for b in baselines["baselines"]:
+        assert (run / "export" / b["file"]).is_file() and b["measured_latency_ms"] > 0
+
     page = report_run(run, baselines=True, layer_runs=3)
     data = json.loads((page.parent / "report.json").read_text())
     assert (page.parent / "pareto.png").stat().st_size > 1000
     assert (page.parent / "hypervolume.png").is_file()
     for model in manifest["models"]:
         assert (page.parent / f"layers-{model['name']}.csv").is_file()
+    assert data["baselines_status"] == "done" and data["failures"] == []
     assert {b["name"] for b in data["baselines"]} == {"lenet5", "mobilenetv2", "resnet8"}
     assert all(isinstance(b["dominated"], bool) for b in data["baselines"])
     assert "val_test_gap" in data
     text = page.read_text()
     assert "Exported models" in text and "hand-designed" in text and "Per-layer" in text
+    assert "Parts that failed" not in text
+
+
+def test_a_failed_plot_is_listed_and_the_page_still_written(exported, monkeypatch) -> None:
+    from hwnas.report import plots
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no canvas today")
+
+    run, _ = exported
+    monkeypatch.setattr(plots, "pareto_plot", broken)
+    page = report_run(run, layer_runs=3)
+    data = json.loads((page.parent / "report.json").read_text())
+    assert data["failures"] == [
+        {"source": "report", "part": "pareto plot", "error": "RuntimeError: no canvas today"}
+    ]
+    text = page.read_text()
+    assert "The pareto plot failed" in text and "no canvas today" in text
+    assert 'src="pareto.png"' not in text and not (page.parent / "pareto.png").exists()
+    assert (page.parent / "hypervolume.png").is_file() and "Exported models" in text
+
+
+def test_a_variant_that_cannot_be_made_is_recorded_and_the_model_kept(tmp_path, monkeypatch):
+    import hwnas.export
+
+    real = hwnas.export._variant
+
+    def no_int8(variant, *args):
+        if variant == "int8":
+            raise ValueError("quantizer says no")
+        return real(variant, *args)
+
+    monkeypatch.setattr(hwnas.export, "_variant", no_int8)
+    run = search({**TINY, "termination": {"evaluations": 6}}, runs_dir=tmp_path, run_id="v")
+    manifest = export_run(run.path, top_k=1, epochs=1, variants=("fp32", "fp16", "int8"))
+    (model,) = manifest["models"]
+    assert set(model["variants"]) == {"fp16"}
+    assert manifest["failures"] == [
+        {"part": f"{model['name']}: int8 variant", "error": "ValueError: quantizer says no"}
+    ]
+    page = report_run(run.path, layer_runs=3)
+    assert "quantizer says no" in page.read_text()
 
 
 def test_layer_profile_accounts_for_every_conv(exported) -> None:

@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "hwnas.cli.supernet",
     "hwnas.cli.predict",
     "hwnas.cli.export",
+    "hwnas.cli.baselines",
     "hwnas.cli.report",
     "hwnas.cli.run",
     "hwnas.cli.bench",

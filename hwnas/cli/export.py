@@ -61,4 +61,6 @@ def _cmd_export(args: argparse.Namespace) -> None:
             f"{'-' if meas is None else f'{meas:.4f}':>9s} {m['macs'] / 1e6:8.3f} "
             f"{'yes' if m['feasible'] else 'NO ':8s}  {m['file']}"
         )
+    for failure in manifest["failures"]:
+        print(f"FAILED {failure['part']}: {failure['error']}")
     print(f"wrote {args.run}/export/manifest.json")

@@ -151,15 +151,6 @@ def _cmd_fit(args: argparse.Namespace) -> None:
         cv=args.cv,
         features=features,
     )
-    path = predictor.save(args.out)
-    payload = {
-        "predictor": str(path),
-        "kind": "latency",
-        "space": predictor.space_,
-        "device_id": predictor.device_id_,
-        "n_records": predictor.n_train_,
-        **metrics,
-    }
     lines = [
         f"model                  {metrics['model']} (fitted on {metrics['n_train']} records, "
         f"{metrics['n_test']} held out; refitted on all {predictor.n_train_}; features "
@@ -172,8 +163,7 @@ def _cmd_fit(args: argparse.Namespace) -> None:
             f"  cv {name:18s} mean |log error| {score['male']:.4f}   within 10 % "
             f"{_pct(score['within_10pct'])}   Spearman {_num(score['spearman'])}"
         )
-    lines.append(f"wrote {path}")
-    emit(args, payload, "\n".join(lines))
+    _save_and_emit(args, predictor, {"n_records": predictor.n_train_, **metrics}, lines)
 
 
 def _fit_transfer(args: argparse.Namespace) -> None:
@@ -192,14 +182,6 @@ def _fit_transfer(args: argparse.Namespace) -> None:
         seed=args.seed,
         method=args.method or "nnls-macs",
     )
-    path = predictor.save(args.out)
-    payload = {
-        "predictor": str(path),
-        "kind": "transfer",
-        "space": predictor.space_,
-        "device_id": predictor.device_id_,
-        **metrics,
-    }
     lines = [
         f"transfer               {metrics['method']} from {len(predictor.sources_)} source(s), "
         f"{metrics['samples']} target architectures ({metrics['n_test']} records held out)",
@@ -210,8 +192,22 @@ def _fit_transfer(args: argparse.Namespace) -> None:
     for name, share in sorted(metrics["shares"].items(), key=lambda kv: -kv[1]):
         if share > 0:
             lines.append(f"  {100 * share:5.1f} %  {name}")
-    lines.append(f"wrote {path}")
-    emit(args, payload, "\n".join(lines))
+    _save_and_emit(args, predictor, metrics, lines)
+
+
+def _save_and_emit(
+    args: argparse.Namespace, predictor: Any, details: dict[str, Any], lines: list[str]
+) -> None:
+    """Save ``predictor`` to ``--out`` and print what was fitted (or its JSON)."""
+    path = predictor.save(args.out)
+    payload = {
+        "predictor": str(path),
+        "kind": predictor.kind,
+        "space": predictor.space_,
+        "device_id": predictor.device_id_,
+        **details,
+    }
+    emit(args, payload, "\n".join([*lines, f"wrote {path}"]))
 
 
 def _read_arch_lines(path: Path) -> list[tuple[int, str]]:
@@ -230,7 +226,7 @@ def _read_arch_lines(path: Path) -> list[tuple[int, str]]:
 
 def _cmd_predict(args: argparse.Namespace) -> None:
     from hwnas.errors import ArchError
-    from hwnas.predictors.base import load_predictor
+    from hwnas.predictors import load_predictor
 
     if (args.arch is None) == (args.archs is None):
         raise ConfigError("ARCH", "either an architecture string or --archs FILE")

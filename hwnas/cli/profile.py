@@ -30,6 +30,14 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--archs", default=None, metavar="FILE", help="measure these (one a line)")
     p.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
     p.add_argument("--threads", type=int, default=1, help="runtime threads (default 1)")
+    p.add_argument(
+        "--runtime-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="another setting of the runtime, e.g. host_copies=true or warmup_seconds=1 for "
+        "torch-cuda (repeat for several; see docs/gpu.md)",
+    )
     p.add_argument("--seed", type=int, default=0, help="sample and weights seed (default 0)")
     p.add_argument("--max-seconds", type=float, default=None, help="time cap per architecture")
     p.add_argument(
@@ -79,7 +87,9 @@ def _cmd_profile(args: argparse.Namespace) -> None:
     archs = None
     if args.archs is not None:
         archs = _read_archs(space, Path(args.archs))
-    runtime = runtime_with_threads(args.runtime, args.threads)
+    runtime = runtime_with_threads(
+        args.runtime, args.threads, **parse_runtime_options(args.runtime_option)
+    )
     protocol = None
     if args.max_seconds is not None:
         from hwnas.profiling.protocol import DEFAULT_MIN_SECONDS
@@ -117,6 +127,22 @@ def _cmd_profile(args: argparse.Namespace) -> None:
             f"profile {run.path} (device {run.device_id})"
         )
     emit(args, info, "\n".join(lines))
+
+
+def parse_runtime_options(items: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` strings as settings; values are read as YAML scalars (true, 0.5)."""
+    import yaml
+
+    options: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError("--runtime-option", "KEY=VALUE", item)
+        try:
+            options[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise ConfigError("--runtime-option", "a YAML scalar after '='", item) from None
+    return options
 
 
 def _read_archs(space: Any, path: Path) -> list[Any]:

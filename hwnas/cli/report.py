@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 from hwnas.cli.common import add_json
@@ -16,11 +17,12 @@ def add_parser(commands: Any) -> None:
         help="plots, tables and an HTML page for a run (runs/<id>/report/)",
         description="Writes runs/<id>/report/: pareto.png, hypervolume.png, per-layer "
         "latency of each exported model (onnxruntime profiling), report.json and index.html. "
-        "With an export, classic hand-designed networks are trained with the same recipe, "
-        "measured on the same runtime and placed on the same plot.",
+        "The hand-designed networks of runs/<id>/export/baselines.json (`hwnas baselines "
+        "RUN`) are placed on the same plot. Reads the run; trains nothing. A plot that "
+        "fails is listed, and the rest of the report is written.",
     )
     p.add_argument("run", metavar="RUN", help="run folder (runs/<id>)")
-    p.add_argument("--no-baselines", action="store_true", help="skip hand-designed networks")
+    p.add_argument("--no-baselines", action="store_true", help="leave hand-designed networks out")
     p.add_argument("--layer-runs", type=int, default=50, help="profiled inferences per model")
     add_json(p)
     p.set_defaults(handler=_cmd_report)
@@ -32,15 +34,29 @@ def _cmd_report(args: argparse.Namespace) -> None:
 
     if args.layer_runs < 1:
         raise ConfigError("--layer-runs", "a positive integer", args.layer_runs)
-    page = report_run(args.run, baselines=not args.no_baselines, layer_runs=args.layer_runs)
+
+    def say(message: str) -> None:
+        print(f"hwnas report: {message}", file=sys.stderr, flush=True)
+
+    page = report_run(
+        args.run, baselines=not args.no_baselines, layer_runs=args.layer_runs, say=say
+    )
     data = json.loads((page.parent / "report.json").read_text())
     if args.json:
         print(json.dumps({"report": str(page), **data}, indent=2))
         return
+    if data["baselines_status"] == "not run":
+        print("baselines not run (hwnas baselines RUN trains, exports and measures them)")
     for b in data["baselines"]:
-        verdict = "dominated by the Pareto set" if b.get("dominated") else "NOT dominated"
+        if b["dominated"] is None:
+            print(f"{b['name']:12s} not measured: {b.get('error') or 'no latency'}")
+            continue
+        verdict = "dominated by the Pareto set" if b["dominated"] else "NOT dominated"
+        latency = b["measured_latency_ms"]
         print(
             f"{b['name']:12s} test {b['test_accuracy']:.4f}, "
-            f"{b['measured_latency_ms']:.4f} ms: {verdict}"
+            f"{'-' if latency is None else f'{latency:.4f}'} ms: {verdict}"
         )
+    for failure in data["failures"]:
+        print(f"FAILED ({failure['source']}) {failure['part']}: {failure['error']}")
     print(f"wrote {page} (open it in a browser) and {page.parent / 'report.json'}")

@@ -17,7 +17,9 @@ def add_parser(commands: Any) -> None:
         help="profile (if needed), fit, search, export and report, end to end",
         description="The main job: profile the device if no fitting latency predictor "
         "exists, fit one, search under the config's budgets, export the Pareto set as "
-        "verified ONNX files and write the report.",
+        "verified ONNX files, train and measure the hand-designed baselines and write the "
+        "report. A part that fails (a baseline, a plot, a variant) is listed at the end; "
+        "the rest goes on.",
     )
     p.add_argument("config", metavar="CONFIG", help="YAML config (e.g. configs/digits-cpu.yaml)")
     p.add_argument("--runs-dir", default="runs", help="where run folders go (default runs/)")
@@ -56,4 +58,8 @@ def _cmd_run(args: argparse.Namespace) -> None:
         f"measured; {info['search_front']} from the search's Pareto front, {info['pareto']} "
         f"Pareto-optimal once trained and measured): {info['manifest']}"
     )
-    print(f"report           {result.report}")
+    if result.baselines:
+        print(f"baselines        {result.baselines}")
+    print(f"report           {result.report or 'not written (see the failures below)'}")
+    for failure in result.failures:
+        print(f"FAILED ({failure['source']}) {failure['part']}: {failure['error']}")

@@ -101,8 +101,7 @@ def _describe(space_name: str, arch_text: str, args: argparse.Namespace) -> dict
         "params": costs.params,
         "encoding": list(space.encode(arch)),
     }
-    if space.name == "nb201":
-        info["nb201_index"] = space.index(arch)  # type: ignore[attr-defined]
+    info.update(space.describe(arch))
     return info
 
 

@@ -8,12 +8,14 @@ published benchmark table) and ``surrogate`` (a model fitted on what was evaluat
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
+from hwnas.errors import ArchError
 from hwnas.registry import Registry
-from hwnas.spaces.base import Arch
+from hwnas.spaces.base import Arch, SearchSpace
 
 EVALUATORS: Registry[Evaluator] = Registry("evaluator")
 
@@ -43,6 +45,20 @@ class Evaluator(abc.ABC):
     """Estimates the accuracy of architectures of one search space."""
 
     name: ClassVar[str]
+    space: SearchSpace
+
+    def check_arch(self, arch: Arch) -> Arch:
+        """``arch`` itself, after checking that it belongs to the evaluator's space.
+
+        Raises:
+            ArchError: ``arch`` belongs to another search space.
+        """
+        if getattr(arch, "space_name", None) != self.space.name:
+            raise ArchError(
+                f"{self.name} evaluator of space {self.space.name!r} got an architecture of "
+                f"space {getattr(arch, 'space_name', type(arch).__name__)!r}"
+            )
+        return arch
 
     @abc.abstractmethod
     def evaluate(self, arch: Arch) -> EvalResult:
@@ -55,6 +71,22 @@ class Evaluator(abc.ABC):
         Two evaluators with equal keys give equal results for the same architecture; a
         cache must include this key so that a stale result is never reused.
         """
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run the block with ``threads`` torch threads (``None``: leave them as they are),
+    restoring the previous count afterwards."""
+    import torch
+
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        if threads is not None:
+            torch.set_num_threads(previous)
 
 
 def register_evaluator(name: str) -> Callable[[Callable[..., Any]], Any]:

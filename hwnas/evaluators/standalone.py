@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from hwnas import __version__
-from hwnas.errors import ArchError, ConfigError
-from hwnas.evaluators.base import EvalResult, Evaluator, register_evaluator
+from hwnas.errors import ConfigError
+from hwnas.evaluators.base import EvalResult, Evaluator, register_evaluator, torch_threads
 from hwnas.spaces import Arch, SearchSpace, create_space
 
 if TYPE_CHECKING:  # torch is imported on first use: importing hwnas.evaluators stays light
@@ -90,24 +90,14 @@ class StandaloneEvaluator(Evaluator):
         Raises:
             ArchError: ``arch`` belongs to another search space.
         """
-        if getattr(arch, "space_name", None) != self.space.name:
-            raise ArchError(
-                f"standalone evaluator of space {self.space.name!r} got an architecture of "
-                f"space {getattr(arch, 'space_name', type(arch).__name__)!r}"
-            )
+        self.check_arch(arch)
         import torch
 
         from hwnas.train import train_arch
 
-        previous = torch.get_num_threads()
-        if self.threads is not None:
-            torch.set_num_threads(self.threads)
-        try:
+        with torch_threads(self.threads):
             _, result = train_arch(self.space, arch, self.dataset, self.recipe, seed=self.seed)
             threads = torch.get_num_threads()
-        finally:
-            if self.threads is not None:
-                torch.set_num_threads(previous)
         return EvalResult(
             metrics={"accuracy": result.val_accuracy, "val_loss": result.val_loss},
             cost_seconds=result.seconds,

@@ -18,8 +18,8 @@ import torch
 
 from hwnas import __version__
 from hwnas.data import Dataset, load_dataset
-from hwnas.errors import ArchError, ConfigError
-from hwnas.evaluators.base import EvalResult, Evaluator, register_evaluator
+from hwnas.errors import ConfigError
+from hwnas.evaluators.base import EvalResult, Evaluator, register_evaluator, torch_threads
 from hwnas.nn.supernet import (
     Calibration,
     Supernet,
@@ -128,23 +128,13 @@ class SupernetEvaluator(Evaluator):
         Raises:
             ArchError: ``arch`` belongs to another search space.
         """
-        if getattr(arch, "space_name", None) != self.space.name:
-            raise ArchError(
-                f"supernet evaluator of space {self.space.name!r} got an architecture of "
-                f"space {getattr(arch, 'space_name', type(arch).__name__)!r}"
-            )
-        previous = torch.get_num_threads()
-        if self.threads is not None:
-            torch.set_num_threads(self.threads)
+        self.check_arch(arch)
         started = time.perf_counter()
-        try:
+        with torch_threads(self.threads):
             accuracy, loss = evaluate_subnet(
                 self.supernet, arch, self.dataset.val, self.calibration_batches
             )
             threads = torch.get_num_threads()
-        finally:
-            if self.threads is not None:
-                torch.set_num_threads(previous)
         return EvalResult(
             metrics={"accuracy": accuracy, "val_loss": loss},
             cost_seconds=time.perf_counter() - started,

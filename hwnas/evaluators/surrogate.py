@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from hwnas import __version__
-from hwnas.errors import ArchError, ConfigError, HwnasError
+from hwnas.errors import ConfigError, HwnasError
 from hwnas.evaluators.base import EvalResult, Evaluator, register_evaluator
 from hwnas.spaces import Arch, SearchSpace, create_space
 
@@ -188,11 +188,7 @@ class SurrogateEvaluator(Evaluator):
 
     # -- helpers ------------------------------------------------------------------------
     def _encode(self, arch: Arch) -> tuple[int, ...]:
-        if getattr(arch, "space_name", None) != self.space.name:
-            raise ArchError(
-                f"surrogate evaluator of space {self.space.name!r} got an architecture of "
-                f"space {getattr(arch, 'space_name', type(arch).__name__)!r}"
-            )
+        self.check_arch(arch)
         return self.space.encode(arch)
 
     def _one_hot(self, encodings: Sequence[Sequence[int]]) -> np.ndarray:

@@ -7,8 +7,9 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import nn
 
-from hwnas.errors import ArchError, ConfigError
-from hwnas.spaces.base import Arch, SearchSpace
+from hwnas.spaces.base import Arch, SearchSpace, check_input_shape
+
+__all__ = ["HwnasNet", "build_model", "check_input_shape", "recalibrate_batchnorm"]
 
 
 class HwnasNet(nn.Module):
@@ -31,16 +32,6 @@ class HwnasNet(nn.Module):
         return torch.zeros(batch_size, *self.input_shape)
 
 
-def check_input_shape(input_shape: Sequence[int], num_classes: int) -> tuple[int, int, int]:
-    """``input_shape`` as a ``(C, H, W)`` tuple, with both arguments validated."""
-    shape = tuple(int(v) for v in input_shape)
-    if len(shape) != 3 or min(shape) < 1:
-        raise ConfigError("input_shape", "three positive integers C,H,W", tuple(input_shape))
-    if int(num_classes) < 2:
-        raise ConfigError("num_classes", "an integer >= 2", num_classes)
-    return shape  # type: ignore[return-value]
-
-
 def build_model(
     space: SearchSpace, arch: Arch, input_shape: Sequence[int], num_classes: int
 ) -> HwnasNet:
@@ -56,17 +47,7 @@ def build_model(
         An :class:`HwnasNet` taking ``(N, C, H, W)`` float tensors and returning logits.
     """
     shape = check_input_shape(input_shape, num_classes)
-    if arch.space_name != space.name:
-        raise ArchError(f"architecture of space {arch.space_name!r} given to space {space.name!r}")
-    if space.name == "mbconv":
-        from hwnas.nn.mbconv import build_mbconv
-
-        return build_mbconv(space, arch, shape, int(num_classes))  # type: ignore[arg-type]
-    if space.name == "nb201":
-        from hwnas.nn.nb201 import build_nb201
-
-        return build_nb201(space, arch, shape, int(num_classes))  # type: ignore[arg-type]
-    raise ArchError(f"no model builder for space {space.name!r}")
+    return space.build(space.check_arch(arch), shape, int(num_classes))
 
 
 def recalibrate_batchnorm(model: nn.Module, batches: Iterable[torch.Tensor]) -> nn.Module:

@@ -2,7 +2,8 @@
 
 ``lenet5`` (LeNet-5-like), ``mobilenetv2`` (a small MobileNetV2) and ``resnet8`` (a
 ResNet-8 as in the CIFAR ResNet family). Each adapts its strides to the input like the
-``mbconv`` space does, so the same names work from 8x8 digits to 224x224 images.
+``mbconv`` space does, so the same names work from 8x8 digits to 224x224 images, and
+each exports to ONNX at any input size.
 """
 
 from __future__ import annotations
@@ -39,6 +40,20 @@ def _pool_if(size: int) -> tuple[nn.Module, int]:
     return (nn.MaxPool2d(2), size // 2) if size >= 4 else (nn.Identity(), size)
 
 
+def _pool_to_2x2(h: int, w: int) -> nn.Module:
+    """Average pooling of an ``h x w`` map (both at least 2) to 2x2, exportable to ONNX.
+
+    ``AdaptiveAvgPool2d(2)`` is what is meant, but the ONNX exporter only takes it when the
+    map divides evenly (7x7, from 28x28 MNIST, does not). Its windows are ``[0, ceil(n/2))``
+    and ``[floor(n/2), n)`` along each side: a plain average pool with kernel ``ceil(n/2)``
+    and stride ``floor(n/2)`` has the same windows, hence the same outputs, for any size.
+    """
+    if h % 2 == 0 and w % 2 == 0:
+        return nn.AdaptiveAvgPool2d(2)  # exports as is (the 8x8 digits case: 2x2 -> 2x2)
+    kernel = (-(-h // 2), -(-w // 2))
+    return nn.AvgPool2d(kernel, stride=(h // 2, w // 2))
+
+
 @_register("lenet5")
 def lenet5(shape: tuple[int, int, int], classes: int) -> nn.Module:
     """LeNet-5-like: two 5x5 conv + pool stages (6 and 16 channels), FC 120-84-classes."""
@@ -46,6 +61,9 @@ def lenet5(shape: tuple[int, int, int], classes: int) -> nn.Module:
     size = min(h, w)
     pool1, size = _pool_if(size)
     pool2, size = _pool_if(size)
+    # Each max-pool halves both sides (rounding down), as it does the smaller one.
+    halvings = sum(isinstance(p, nn.MaxPool2d) for p in (pool1, pool2))
+    h, w = h >> halvings, w >> halvings
     return nn.Sequential(
         nn.Conv2d(c, 6, 5, padding=2),
         nn.ReLU(),
@@ -53,7 +71,7 @@ def lenet5(shape: tuple[int, int, int], classes: int) -> nn.Module:
         nn.Conv2d(6, 16, 5, padding=2),
         nn.ReLU(),
         pool2,
-        nn.AdaptiveAvgPool2d(2 if size >= 2 else 1),
+        _pool_to_2x2(h, w) if size >= 2 else nn.AdaptiveAvgPool2d(1),
         nn.Flatten(),
         nn.Linear(16 * (4 if size >= 2 else 1), 120),
         nn.ReLU(),

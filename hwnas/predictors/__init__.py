@@ -12,10 +12,12 @@ that is safe to load (scikit-learn models as allowlisted skops bytes, never pick
 """
 
 from hwnas.predictors.base import (
+    PREDICTOR_KINDS,
     BasePredictor,
     check_profile_records,
     default_predictor_path,
     load_predictor,
+    register_predictor,
 )
 from hwnas.predictors.features import (
     FEATURE_BLOCKS,
@@ -26,14 +28,24 @@ from hwnas.predictors.features import (
 )
 from hwnas.predictors.latency import LatencyPredictor, fit_profile, split_records
 from hwnas.predictors.metrics import evaluate_predictions
-from hwnas.predictors.models import ALLOWED_TYPES, LEARNED_MODELS, MODEL_NAMES
+from hwnas.predictors.models import (
+    LEARNED_MODELS,
+    MODEL_NAMES,
+    MODELS,
+    create_model,
+    list_models,
+    register_model,
+)
+from hwnas.predictors.persistence import ALLOWED_TYPES
 from hwnas.predictors.transfer import TRANSFER_METHODS, TransferPredictor, fit_transfer
 
 __all__ = [
     "ALLOWED_TYPES",
     "FEATURE_BLOCKS",
     "LEARNED_MODELS",
+    "MODELS",
     "MODEL_NAMES",
+    "PREDICTOR_KINDS",
     "TRANSFER_METHODS",
     "BasePredictor",
     "FeatureBlock",
@@ -42,11 +54,15 @@ __all__ = [
     "LatencyPredictor",
     "TransferPredictor",
     "check_profile_records",
+    "create_model",
     "default_predictor_path",
     "evaluate_predictions",
     "fit_profile",
     "fit_transfer",
+    "list_models",
     "load_predictor",
     "register_feature_block",
+    "register_model",
+    "register_predictor",
     "split_records",
 ]

@@ -25,12 +25,13 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-from hwnas.errors import HwnasError
+from hwnas.errors import ConfigError, HwnasError
 from hwnas.profiling.store import ProfileRecord
+from hwnas.registry import Registry
 from hwnas.spaces.base import Arch, SearchSpace
 
 PREDICTOR_FORMAT = "hwnas-predictor"
@@ -105,18 +106,18 @@ def check_profile_records(
                 "the space it was measured in"
             )
     else:
-        if space.name != first.space:
-            raise HwnasError(f"space: expected space {first.space!r} of {what}, got {space.name!r}")
+        space.check_recorded(first.space, what)
         if recorded is not None and space.fingerprint() != recorded:
             raise HwnasError(
                 f"space: expected the configuration of {what} (fingerprint {recorded}), "
                 f"got fingerprint {space.fingerprint()}"
             )
+    shape = first.input_shape
     return ProfileInfo(
         space=space,
         fingerprint=dict(first.fingerprint),
         device_id=first.device_id,
-        input_shape=tuple(int(v) for v in first.input_shape),  # type: ignore[arg-type]
+        input_shape=(int(shape[0]), int(shape[1]), int(shape[2])),
         num_classes=int(first.num_classes),
         batch=int(first.batch),
         runtime=first.runtime,
@@ -251,10 +252,7 @@ class BasePredictor(abc.ABC):
     def check_space(self, space: SearchSpace) -> None:
         """Raise :class:`HwnasError` unless ``space`` is the space the predictor was fitted in."""
         self._check_fitted()
-        if space.name != self.space_:
-            raise HwnasError(
-                f"space: this predictor is for space {self.space_!r}, got space {space.name!r}"
-            )
+        space.check_recorded(self.space_, "this predictor")
         if space.fingerprint() != self.space_fingerprint_:
             raise HwnasError(
                 f"space: this predictor is for space {self.space_!r} with fingerprint "
@@ -412,16 +410,30 @@ class BasePredictor(abc.ABC):
         """The constructor arguments."""
 
 
-def load_predictor(path: str | os.PathLike[str]) -> BasePredictor:
-    """Load a predictor file of either kind (``latency`` or ``transfer``)."""
-    from hwnas.predictors.latency import LatencyPredictor
-    from hwnas.predictors.transfer import TransferPredictor
+#: Predictor file ``kind`` -> the ``from_json(data, where)`` of its class. The predictor
+#: classes register themselves (:func:`register_predictor`), so this module, which they
+#: build on, never imports them.
+PREDICTOR_KINDS: Registry[BasePredictor] = Registry("predictor kind")
 
+_PredictorClass = TypeVar("_PredictorClass", bound=type[BasePredictor])
+
+
+def register_predictor(cls: _PredictorClass) -> _PredictorClass:
+    """Class decorator: files of kind ``cls.kind`` load with ``cls.from_json``."""
+    PREDICTOR_KINDS.register(cls.kind)(cls.from_json)
+    return cls
+
+
+def load_predictor(path: str | os.PathLike[str]) -> BasePredictor:
+    """Load a predictor file of any registered kind (``latency`` or ``transfer``).
+
+    Raises:
+        HwnasError: What :func:`read_predictor_file` and the kind's ``from_json`` raise, or a
+            ``kind`` that is not registered (the message lists the known ones).
+    """
     data = read_predictor_file(path)
     kind = data.get("kind")
     where = f"predictor {path}"
-    if kind == LatencyPredictor.kind:
-        return LatencyPredictor.from_json(data, where)
-    if kind == TransferPredictor.kind:
-        return TransferPredictor.from_json(data, where)
-    raise HwnasError(f"{where}: kind: expected 'latency' or 'transfer', got {kind!r}")
+    if not isinstance(kind, str) or kind not in PREDICTOR_KINDS:
+        raise ConfigError(f"{where}: kind", f"one of {', '.join(PREDICTOR_KINDS.names())}", kind)
+    return PREDICTOR_KINDS.get(kind)(data, where)

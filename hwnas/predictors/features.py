@@ -73,28 +73,6 @@ def register_feature_block(name: str) -> Callable[[Callable[..., Any]], Any]:
     return FEATURE_BLOCKS.register(name)
 
 
-# -- which genes have an effect ----------------------------------------------------------
-def active_genes(space: SearchSpace, encodings: np.ndarray) -> np.ndarray:
-    """A boolean mask of the genes of ``encodings`` (n, n_dims) that affect the architecture.
-
-    ``mbconv`` block slots beyond their stage's depth have no effect; every gene of other
-    spaces does.
-    """
-    mask = np.ones(encodings.shape, dtype=bool)
-    if space.name == "mbconv":
-        depths = np.asarray(space.depths)  # type: ignore[attr-defined]
-        stages = int(space.num_stages)  # type: ignore[attr-defined]
-        per_stage = encodings.shape[1] // stages
-        for s in range(stages):
-            start = s * per_stage
-            depth = depths[encodings[:, start]]
-            for slot in range((per_stage - 4) // 2):
-                off = slot >= depth
-                mask[off, start + 4 + 2 * slot] = False
-                mask[off, start + 5 + 2 * slot] = False
-    return mask
-
-
 @register_feature_block("onehot")
 class OneHotBlock(FeatureBlock):
     """One column per (gene, choice); inactive genes are all zero."""
@@ -116,7 +94,7 @@ class OneHotBlock(FeatureBlock):
         if len(encodings):
             rows = np.repeat(np.arange(len(encodings)), len(n_choices))
             cols = (encodings + offsets).ravel()
-            values = active_genes(context.space, encodings).ravel().astype(float)
+            values = context.space.active_genes(encodings).ravel().astype(float)
             out[rows, cols] = values
         return out
 
@@ -250,8 +228,6 @@ class BlockLutBlock(FeatureBlock):
     def compute(
         self, context: FeatureContext, archs: Sequence[Arch], encodings: np.ndarray
     ) -> np.ndarray:
-        from hwnas.profiling.lut import arch_blocks
-
         if self.input_shape and tuple(self.input_shape) != tuple(context.input_shape):
             raise HwnasError(
                 f"block-lut: the table was measured for input shape {tuple(self.input_shape)}, "
@@ -259,7 +235,7 @@ class BlockLutBlock(FeatureBlock):
             )
         out = np.zeros((len(archs), 1))
         for i, arch in enumerate(archs):
-            for spec in arch_blocks(context.space, arch, context.input_shape):
+            for spec in context.space.arch_table_blocks(arch, context.input_shape):
                 value = self.ms.get(spec.key)
                 if value is None:
                     raise ArchError(
@@ -351,12 +327,10 @@ def as_archs(space: SearchSpace, archs: Sequence[Arch | str] | Arch | str) -> li
             except ArchError as error:
                 raise ArchError(f"archs[{i}]: {error}") from None
         elif isinstance(item, Arch):
-            if item.space_name != space.name:
-                raise ArchError(
-                    f"archs[{i}]: expected an architecture of space {space.name!r}, got one "
-                    f"of space {item.space_name!r}"
-                )
-            arch = item
+            try:
+                arch = space.check_arch(item)
+            except ArchError as error:
+                raise ArchError(f"archs[{i}]: {error}") from None
         else:
             raise ArchError(
                 f"archs[{i}]: expected an architecture or its string, got {type(item).__name__}"

@@ -10,8 +10,14 @@ from typing import Any, ClassVar
 import numpy as np
 
 from hwnas.errors import HwnasError
-from hwnas.predictors.base import BasePredictor, ProfileInfo, check_profile_records
-from hwnas.predictors.features import FeatureBlock, FeatureContext, FeatureSpec
+from hwnas.predictors.base import (
+    BasePredictor,
+    ProfileInfo,
+    check_profile_records,
+    read_predictor_file,
+    register_predictor,
+)
+from hwnas.predictors.features import FeatureBlock, FeatureContext, FeatureSpec, as_archs
 from hwnas.predictors.metrics import evaluate_predictions
 from hwnas.predictors.models import (
     GP_AUTO_MAX_RECORDS,
@@ -21,14 +27,9 @@ from hwnas.predictors.models import (
     create_model,
     model_from_json,
 )
-from hwnas.profiling.store import ProfileRecord
+from hwnas.profiling.store import ProfileRecord, read_profile
 from hwnas.spaces.base import Arch, SearchSpace
-
-
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise HwnasError(f"{name}: expected an integer >= {minimum}, got {value!r}")
-    return int(value)
+from hwnas.validate import check_float, check_int
 
 
 def _folds(groups: Sequence[str], n_folds: int, seed: int) -> np.ndarray:
@@ -48,6 +49,7 @@ def _score(y: np.ndarray, pred: np.ndarray) -> dict[str, Any]:
     }
 
 
+@register_predictor
 class LatencyPredictor(BasePredictor):
     """Predicts the latency (ms) of architectures on one device from one profile.
 
@@ -127,15 +129,13 @@ class LatencyPredictor(BasePredictor):
                 ``auto``), or records that are not one profile.
         """
         model = check_model_name(self.model)
-        seed = _check_int("seed", self.seed, 0)
-        cv = _check_int("cv", self.cv, 2)
+        seed = check_int("seed", self.seed, 0)
+        cv = check_int("cv", self.cv, 2)
         info = check_profile_records(records, space)
         if len(records) < 2:
             raise HwnasError(f"records: expected at least 2 measurements, got {len(records)}")
         spec = self._feature_spec()
         context = FeatureContext(info.space, info.input_shape, info.num_classes)
-        from hwnas.predictors.features import as_archs
-
         archs = as_archs(info.space, [r.arch for r in records])
         X = spec.matrix(context, archs)
         y = np.array([r.median_ms for r in records], dtype=float)
@@ -250,8 +250,6 @@ class LatencyPredictor(BasePredictor):
                 missing or malformed field (named in the message), a model payload with a
                 type outside the allowlist, or was fitted in a space that changed since.
         """
-        from hwnas.predictors.base import read_predictor_file
-
         return cls.from_json(read_predictor_file(path), f"predictor {path}")
 
 
@@ -265,10 +263,7 @@ def split_records(
         test_fraction: Share of the distinct architectures held out, in ``[0, 1)``.
         seed: Seed of the random split.
     """
-    if isinstance(test_fraction, bool) or not isinstance(test_fraction, int | float):
-        raise HwnasError(f"test_fraction: expected a number in [0, 1), got {test_fraction!r}")
-    if not 0.0 <= test_fraction < 1.0:
-        raise HwnasError(f"test_fraction: expected a number in [0, 1), got {test_fraction!r}")
+    test_fraction = check_float("test_fraction", test_fraction, 0, 1, include_high=False)
     archs = sorted({r.arch for r in records})
     n_test = round(test_fraction * len(archs))
     if test_fraction > 0 and n_test == 0 and len(archs) >= 2:
@@ -305,8 +300,6 @@ def fit_profile(
         when nothing is held out), ``n_train``, ``n_test``, ``test_fraction``, ``seed``,
         ``cv_scores`` and ``fit_seconds``.
     """
-    from hwnas.profiling.store import read_profile
-
     start = time.perf_counter()
     records = read_profile(path)
     train, test = split_records(records, test_fraction, seed)

@@ -1,5 +1,4 @@
-"""The regression models behind :class:`~hwnas.predictors.LatencyPredictor`, and their
-safe serialisation.
+"""The regression models behind :class:`~hwnas.predictors.LatencyPredictor`, by name.
 
 =============  ===============================================================  ===========
 name           model                                                            stored as
@@ -15,109 +14,56 @@ mlp            2x64 MLP on standardised features and log-latency               s
 gp             Gaussian process (linear + RBF + noise kernel) on log-latency    skops
 =============  ===============================================================  ===========
 
-scikit-learn models are stored as `skops <https://skops.readthedocs.io>`_ bytes, never as
-pickle. Loading checks every type named anywhere in the payload against
-:data:`ALLOWED_TYPES` (and every node kind against :data:`ALLOWED_NODES`) *before*
-deserialising, then passes exactly the non-default types skops reports as ``trusted``.
+Every model is registered in :data:`MODELS` under its name; :func:`create_model` builds
+one and :func:`model_from_json` rebuilds a fitted one from its entry in a predictor file,
+both through the registry, so an unknown name lists the known ones. A new model is a
+:class:`LatencyModel` subclass decorated with :func:`register_model`. The scikit-learn
+models share :class:`SklearnModel` and differ only by their row in :data:`ESTIMATORS`;
+they are stored as allowlisted skops bytes (:mod:`hwnas.predictors.persistence`).
 """
 
 from __future__ import annotations
 
 import abc
-import base64
-import binascii
-import hashlib
-import io
-import json
+import functools
 import warnings
-import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
-from hwnas.errors import HwnasError
+from hwnas.errors import ConfigError, HwnasError
+from hwnas.predictors.persistence import dump_skops, load_skops
+from hwnas.registry import Registry
 
-#: The model names a :class:`LatencyPredictor` accepts (``auto`` chooses by CV).
-MODEL_NAMES: tuple[str, ...] = ("auto", "linear-macs", "lut", "gbr", "rf", "mlp", "gp")
-#: The models ``auto`` compares.
+#: The models ``auto`` compares, in the order that breaks ties between equal CV scores.
 LEARNED_MODELS: tuple[str, ...] = ("lut", "gbr", "rf", "mlp", "gp")
 #: ``auto`` leaves out ``gp`` (cubic in the number of records) above this many records.
 GP_AUTO_MAX_RECORDS = 500
 #: Predictions are clipped below at this latency (ms): a linear model can go negative.
 MIN_LATENCY_MS = 1e-6
 
-#: Every type a stored scikit-learn model may contain (``module.qualname``).
-ALLOWED_TYPES: frozenset[str] = frozenset(
-    {
-        "builtins.dict",
-        "builtins.list",
-        "builtins.tuple",
-        "builtins.str",
-        "builtins.int",
-        "builtins.float",
-        "builtins.bool",
-        "builtins.NoneType",
-        "numpy.ndarray",
-        "numpy.dtype",
-        "numpy.float64",
-        "numpy.float32",
-        "numpy.int64",
-        "numpy.int32",
-        "numpy.intp",
-        "numpy.random.mtrand.RandomState",
-        "sklearn._loss._loss.CyHalfSquaredError",
-        "sklearn._loss.link.IdentityLink",
-        "sklearn._loss.link.Interval",
-        "sklearn._loss.loss.HalfSquaredError",
-        "sklearn.compose._target.TransformedTargetRegressor",
-        "sklearn.dummy.DummyRegressor",
-        "sklearn.ensemble._forest.RandomForestRegressor",
-        "sklearn.ensemble._gb.GradientBoostingRegressor",
-        "sklearn.gaussian_process._gpr.GaussianProcessRegressor",
-        "sklearn.gaussian_process.kernels.ConstantKernel",
-        "sklearn.gaussian_process.kernels.DotProduct",
-        "sklearn.gaussian_process.kernels.Product",
-        "sklearn.gaussian_process.kernels.RBF",
-        "sklearn.gaussian_process.kernels.Sum",
-        "sklearn.gaussian_process.kernels.WhiteKernel",
-        "sklearn.neural_network._multilayer_perceptron.MLPRegressor",
-        "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
-        "sklearn.pipeline.Pipeline",
-        "sklearn.preprocessing._data.StandardScaler",
-        "sklearn.tree._classes.DecisionTreeRegressor",
-        "sklearn.tree._tree.Tree",
-    }
-)
-#: The skops node kinds a stored model may use (no functions, methods or reduce calls).
-ALLOWED_NODES: frozenset[str] = frozenset(
-    {
-        "DictNode",
-        "DTypeNode",
-        "JsonNode",
-        "ListNode",
-        "LossNode",
-        "NdArrayNode",
-        "ObjectNode",
-        "RandomStateNode",
-        "TreeNode",
-        "TupleNode",
-        "TypeNode",
-    }
-)
-
-
-def check_model_name(name: object, *, allow_auto: bool = True) -> str:
-    """``name`` if it is a known model name, else :class:`HwnasError` listing them."""
-    names = MODEL_NAMES if allow_auto else MODEL_NAMES[1:]
-    if name not in names:
-        raise HwnasError(f"model: expected one of {', '.join(names)}, got {name!r}")
-    return str(name)
-
 
 class LatencyModel(abc.ABC):
-    """A regression model from a feature matrix to latency in ms."""
+    """A regression model from a feature matrix to latency in ms.
 
-    name: ClassVar[str]
+    Subclasses implement :meth:`fit`, :meth:`predict` and the two hooks that write and read
+    their fitted state; :meth:`to_json` and :func:`model_from_json` add the name and the
+    encoding around it.
+
+    Args:
+        seed: Random seed of a model that draws random numbers; the deterministic models
+            ignore it.
+    """
+
+    #: The registered name (set by each subclass, or by the constructor of a shared class).
+    name: str
+    #: How the fitted state is stored: ``json`` (plain numbers) or ``skops``.
+    encoding: ClassVar[str] = "json"
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
 
     @abc.abstractmethod
     def fit(
@@ -129,16 +75,31 @@ class LatencyModel(abc.ABC):
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Latencies in ms, clipped below at :data:`MIN_LATENCY_MS`."""
 
-    @abc.abstractmethod
     def to_json(self) -> dict[str, Any]:
-        """The fitted model as a JSON object (``{"name": ..., "encoding": ...}``)."""
+        """The fitted model as a JSON object (``{"name": ..., "encoding": ..., ...}``)."""
+        return {"name": self.name, "encoding": self.encoding, **self._state_to_json()}
 
-    @classmethod
     @abc.abstractmethod
-    def from_json(
-        cls, data: dict[str, Any], columns: list[str], additive: np.ndarray, where: str
-    ) -> LatencyModel:
-        """Rebuild a fitted model from :meth:`to_json`; ``where`` names it in errors."""
+    def _state_to_json(self) -> dict[str, Any]:
+        """The fitted state as JSON fields (besides ``name`` and ``encoding``)."""
+
+    @abc.abstractmethod
+    def _state_from_json(
+        self, data: dict[str, Any], columns: list[str], additive: np.ndarray, where: str
+    ) -> None:
+        """Set the fitted state from :meth:`_state_to_json`'s fields, validating them;
+        ``where`` names the entry in errors."""
+
+
+#: Model name -> factory taking ``seed``.
+MODELS: Registry[LatencyModel] = Registry("model")
+
+
+def register_model(
+    name: str,
+) -> Callable[[Callable[..., LatencyModel]], Callable[..., LatencyModel]]:
+    """Decorator registering a :class:`LatencyModel` factory (taking ``seed``) as ``name``."""
+    return MODELS.register(name)
 
 
 def _number(data: dict[str, Any], key: str, where: str) -> float:
@@ -148,12 +109,14 @@ def _number(data: dict[str, Any], key: str, where: str) -> float:
     return float(value)
 
 
+@register_model("linear-macs")
 class LinearMacsModel(LatencyModel):
     """``latency_ms = intercept + slope * MACs / 1e6``, by least squares."""
 
     name = "linear-macs"
 
-    def __init__(self) -> None:
+    def __init__(self, seed: int = 0) -> None:
+        super().__init__(seed)
         self.intercept_ms = 0.0
         self.ms_per_mmac = 0.0
         self._col = -1
@@ -179,25 +142,18 @@ class LinearMacsModel(LatencyModel):
         y = self.intercept_ms + self.ms_per_mmac * X[:, self._col]
         return np.maximum(y, MIN_LATENCY_MS)
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "encoding": "json",
-            "intercept_ms": self.intercept_ms,
-            "ms_per_mmac": self.ms_per_mmac,
-        }
+    def _state_to_json(self) -> dict[str, Any]:
+        return {"intercept_ms": self.intercept_ms, "ms_per_mmac": self.ms_per_mmac}
 
-    @classmethod
-    def from_json(
-        cls, data: dict[str, Any], columns: list[str], additive: np.ndarray, where: str
-    ) -> LinearMacsModel:
-        model = cls()
-        model._col = cls._macs_column(columns)
-        model.intercept_ms = _number(data, "intercept_ms", where)
-        model.ms_per_mmac = _number(data, "ms_per_mmac", where)
-        return model
+    def _state_from_json(
+        self, data: dict[str, Any], columns: list[str], additive: np.ndarray, where: str
+    ) -> None:
+        self._col = self._macs_column(columns)
+        self.intercept_ms = _number(data, "intercept_ms", where)
+        self.ms_per_mmac = _number(data, "ms_per_mmac", where)
 
 
+@register_model("lut")
 class LutModel(LatencyModel):
     """``latency_ms = intercept + sum_j cost_j * x_j`` over the additive columns, costs >= 0.
 
@@ -209,7 +165,8 @@ class LutModel(LatencyModel):
 
     name = "lut"
 
-    def __init__(self) -> None:
+    def __init__(self, seed: int = 0) -> None:
+        super().__init__(seed)
         self.intercept_ms = 0.0
         self.costs_ms: dict[str, float] = {}
         self._index = np.zeros(0, dtype=np.int64)
@@ -242,20 +199,16 @@ class LutModel(LatencyModel):
         y = self.intercept_ms + X[:, self._index] @ self._coef
         return np.maximum(y, MIN_LATENCY_MS)
 
-    def to_json(self) -> dict[str, Any]:
+    def _state_to_json(self) -> dict[str, Any]:
         return {
-            "name": self.name,
-            "encoding": "json",
             "intercept_ms": self.intercept_ms,
             "costs_ms": {k: v for k, v in self.costs_ms.items() if v != 0.0},
         }
 
-    @classmethod
-    def from_json(
-        cls, data: dict[str, Any], columns: list[str], additive: np.ndarray, where: str
-    ) -> LutModel:
-        model = cls()
-        model.intercept_ms = _number(data, "intercept_ms", where)
+    def _state_from_json(
+        self, data: dict[str, Any], columns: list[str], additive: np.ndarray, where: str
+    ) -> None:
+        self.intercept_ms = _number(data, "intercept_ms", where)
         costs = data.get("costs_ms")
         if not isinstance(costs, dict):
             raise HwnasError(f"{where}.costs_ms: expected an object column -> ms, got {costs!r}")
@@ -267,51 +220,73 @@ class LutModel(LatencyModel):
             value = _number(costs, key, f"{where}.costs_ms")
             if value < 0:
                 raise HwnasError(f"{where}.costs_ms.{key}: expected a cost >= 0, got {value}")
-        model.costs_ms = {k: float(v) for k, v in costs.items()}
-        model._set(columns)
-        return model
+        self.costs_ms = {k: float(v) for k, v in costs.items()}
+        self._set(columns)
 
 
-def _make_estimator(name: str, seed: int) -> Any:
+def _standardised(name: str, inner: Any) -> Any:
+    """``inner`` on standardised features, predicting a standardised target."""
     from sklearn.compose import TransformedTargetRegressor
-    from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
-    if name == "gbr":
-        return GradientBoostingRegressor(
-            n_estimators=300, max_depth=3, learning_rate=0.1, subsample=0.8, random_state=seed
-        )
-    if name == "rf":
-        return RandomForestRegressor(
-            n_estimators=100, max_features=0.5, min_samples_leaf=2, random_state=seed
-        )
-    if name == "mlp":
-        from sklearn.neural_network import MLPRegressor
-
-        inner: Any = MLPRegressor(
-            hidden_layer_sizes=(64, 64), alpha=1e-3, max_iter=2000, random_state=seed
-        )
-    elif name == "gp":
-        from sklearn.gaussian_process import GaussianProcessRegressor
-        from sklearn.gaussian_process.kernels import RBF, ConstantKernel, DotProduct, WhiteKernel
-
-        kernel = DotProduct(1.0) + ConstantKernel(1.0) * RBF(5.0) + WhiteKernel(1e-2)
-        inner = GaussianProcessRegressor(kernel=kernel, random_state=seed)
-    else:  # pragma: no cover - guarded by check_model_name
-        raise HwnasError(f"model: no scikit-learn estimator named {name!r}")
     return TransformedTargetRegressor(
         regressor=Pipeline([("scale", StandardScaler()), (name, inner)]),
         transformer=StandardScaler(),
     )
 
 
-#: The top-level class each scikit-learn model must deserialise to.
-_EXPECTED_CLASS = {
-    "gbr": "sklearn.ensemble._gb.GradientBoostingRegressor",
-    "rf": "sklearn.ensemble._forest.RandomForestRegressor",
-    "mlp": "sklearn.compose._target.TransformedTargetRegressor",
-    "gp": "sklearn.compose._target.TransformedTargetRegressor",
+def _gbr(seed: int) -> Any:
+    from sklearn.ensemble import GradientBoostingRegressor
+
+    return GradientBoostingRegressor(
+        n_estimators=300, max_depth=3, learning_rate=0.1, subsample=0.8, random_state=seed
+    )
+
+
+def _rf(seed: int) -> Any:
+    from sklearn.ensemble import RandomForestRegressor
+
+    return RandomForestRegressor(
+        n_estimators=100, max_features=0.5, min_samples_leaf=2, random_state=seed
+    )
+
+
+def _mlp(seed: int) -> Any:
+    from sklearn.neural_network import MLPRegressor
+
+    inner = MLPRegressor(hidden_layer_sizes=(64, 64), alpha=1e-3, max_iter=2000, random_state=seed)
+    return _standardised("mlp", inner)
+
+
+def _gp(seed: int) -> Any:
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import RBF, ConstantKernel, DotProduct, WhiteKernel
+
+    kernel = DotProduct(1.0) + ConstantKernel(1.0) * RBF(5.0) + WhiteKernel(1e-2)
+    return _standardised("gp", GaussianProcessRegressor(kernel=kernel, random_state=seed))
+
+
+@dataclass(frozen=True)
+class Estimator:
+    """One scikit-learn model: how to build it and what a stored one must load as.
+
+    Attributes:
+        make: ``seed`` -> an unfitted estimator.
+        stored_class: ``module.qualname`` of the top-level object of a stored model.
+    """
+
+    make: Callable[[int], Any]
+    stored_class: str
+
+
+_TARGET = "sklearn.compose._target.TransformedTargetRegressor"
+#: The scikit-learn models by name.
+ESTIMATORS: dict[str, Estimator] = {
+    "gbr": Estimator(_gbr, "sklearn.ensemble._gb.GradientBoostingRegressor"),
+    "rf": Estimator(_rf, "sklearn.ensemble._forest.RandomForestRegressor"),
+    "mlp": Estimator(_mlp, _TARGET),
+    "gp": Estimator(_gp, _TARGET),
 }
 
 
@@ -319,15 +294,17 @@ class SklearnModel(LatencyModel):
     """A scikit-learn regressor fitted on log-latency.
 
     Args:
-        name: ``gbr``, ``rf``, ``mlp`` or ``gp``.
+        name: A key of :data:`ESTIMATORS` (``gbr``, ``rf``, ``mlp`` or ``gp``).
         seed: The estimator's ``random_state``.
     """
 
-    name = "sklearn"
+    encoding = "skops"
 
     def __init__(self, name: str, seed: int = 0) -> None:
-        self.name = name  # type: ignore[misc]
-        self.seed = seed
+        if name not in ESTIMATORS:
+            raise ConfigError("model", f"one of {', '.join(sorted(ESTIMATORS))}", name)
+        super().__init__(seed)
+        self.name = name
         self.estimator: Any = None
 
     def fit(
@@ -335,7 +312,7 @@ class SklearnModel(LatencyModel):
     ) -> None:
         from sklearn.exceptions import ConvergenceWarning
 
-        self.estimator = _make_estimator(self.name, self.seed)
+        self.estimator = ESTIMATORS[self.name].make(self.seed)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             self.estimator.fit(X, np.log(y_ms))
@@ -344,142 +321,76 @@ class SklearnModel(LatencyModel):
         log_y = np.asarray(self.estimator.predict(X), dtype=float)
         return np.maximum(np.exp(np.clip(log_y, -50.0, 50.0)), MIN_LATENCY_MS)
 
-    def to_json(self) -> dict[str, Any]:
-        import sklearn
-        import skops
-        import skops.io as sio
+    def _state_to_json(self) -> dict[str, Any]:
+        return {"target": "log_ms", **dump_skops(self.estimator)}
 
-        raw = sio.dumps(self.estimator, compression=zipfile.ZIP_DEFLATED)
-        return {
-            "name": self.name,
-            "encoding": "skops",
-            "target": "log_ms",
-            "sklearn_version": sklearn.__version__,
-            "skops_version": skops.__version__,
-            "sha256": hashlib.sha256(raw).hexdigest(),
-            "data": base64.b64encode(raw).decode("ascii"),
-        }
-
-    @classmethod
-    def from_json(
-        cls, data: dict[str, Any], columns: list[str], additive: np.ndarray, where: str
-    ) -> SklearnModel:
-        name = str(data.get("name"))
+    def _state_from_json(
+        self, data: dict[str, Any], columns: list[str], additive: np.ndarray, where: str
+    ) -> None:
         if data.get("target", "log_ms") != "log_ms":
             raise HwnasError(f"{where}.target: expected 'log_ms', got {data.get('target')!r}")
-        model = cls(name)
-        model.estimator = load_skops(data, _EXPECTED_CLASS[name], where)
-        n_in = getattr(model.estimator, "n_features_in_", None)
+        self.estimator = load_skops(data, ESTIMATORS[self.name].stored_class, where)
+        n_in = getattr(self.estimator, "n_features_in_", None)
         if n_in != len(columns):
             raise HwnasError(
                 f"{where}: expected a model of {len(columns)} features, got one of {n_in}"
             )
-        return model
 
 
-def _schema_types(raw: bytes, where: str) -> tuple[set[str], set[str]]:
-    """All ``module.class`` names and node kinds in a skops payload's schema."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
-            schema = json.loads(archive.read("schema.json"))
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as error:
-        raise HwnasError(f"{where}.data: expected a skops archive ({error})") from None
-    types: set[str] = set()
-    nodes: set[str] = set()
-    stack: list[Any] = [schema]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            if "__class__" in node or "__module__" in node:
-                types.add(f"{node.get('__module__')}.{node.get('__class__')}")
-            if "__loader__" in node:
-                nodes.add(str(node["__loader__"]))
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    return types, nodes
+for _name in ESTIMATORS:
+    register_model(_name)(functools.partial(SklearnModel, _name))
+
+#: The model names a :class:`LatencyPredictor` accepts (``auto`` chooses by CV).
+MODEL_NAMES: tuple[str, ...] = ("auto", *MODELS.names())
 
 
-def load_skops(data: dict[str, Any], expected_class: str, where: str) -> Any:
-    """Deserialise the skops payload of a model entry, after checking it against the allowlist.
+def list_models() -> list[str]:
+    """The names of the registered models (without ``auto``)."""
+    return MODELS.names()
 
-    Args:
-        data: ``{"data": base64, "sha256": hex, ...}``.
-        expected_class: ``module.qualname`` the top-level object must have.
-        where: The entry's place in the file, for messages.
 
-    Raises:
-        HwnasError: Bad base64, a checksum mismatch, a payload that is not a skops archive,
-            any type or node kind outside the allowlist, or an unexpected top-level class.
-    """
-    import skops.io as sio
-
-    text = data.get("data")
-    if not isinstance(text, str):
-        raise HwnasError(f"{where}.data: expected base64 text, got {type(text).__name__}")
-    try:
-        raw = base64.b64decode(text.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError):
-        raise HwnasError(f"{where}.data: expected base64 text") from None
-    digest = data.get("sha256")
-    if digest != hashlib.sha256(raw).hexdigest():
-        raise HwnasError(
-            f"{where}.sha256: the model bytes do not match their checksum (file corrupted "
-            "or edited)"
-        )
-    types, nodes = _schema_types(raw, where)
-    bad = sorted(types - ALLOWED_TYPES)
-    if bad:
-        raise HwnasError(f"{where}: refusing to load types outside the allowlist: {bad}")
-    bad = sorted(nodes - ALLOWED_NODES)
-    if bad:
-        raise HwnasError(f"{where}: refusing to load skops node kinds {bad}")
-    try:
-        untrusted = sio.get_untrusted_types(data=raw)
-    except Exception as error:  # skops raises assorted errors on malformed input
-        raise HwnasError(f"{where}.data: unreadable skops payload ({error})") from None
-    bad = sorted(set(untrusted) - ALLOWED_TYPES)
-    if bad:
-        raise HwnasError(f"{where}: refusing to load types outside the allowlist: {bad}")
-    try:
-        obj = sio.loads(raw, trusted=list(untrusted))
-    except Exception as error:
-        raise HwnasError(f"{where}.data: could not load the skops payload ({error})") from None
-    got = f"{type(obj).__module__}.{type(obj).__qualname__}"
-    if got != expected_class:
-        raise HwnasError(f"{where}: expected a {expected_class}, got a {got}")
-    return obj
+def check_model_name(name: object, *, allow_auto: bool = True) -> str:
+    """``name`` if it names a registered model (or is ``auto``), else :class:`ConfigError`
+    listing them."""
+    names = ["auto", *MODELS.names()] if allow_auto else MODELS.names()
+    if not isinstance(name, str) or name not in names:
+        raise ConfigError("model", f"one of {', '.join(names)}", name)
+    return name
 
 
 def create_model(name: str, seed: int = 0) -> LatencyModel:
-    """An unfitted model by name (not ``auto``)."""
-    name = check_model_name(name, allow_auto=False)
-    if name == "linear-macs":
-        return LinearMacsModel()
-    if name == "lut":
-        return LutModel()
-    return SklearnModel(name, seed)
+    """An unfitted model by registered name (not ``auto``).
+
+    Raises:
+        ConfigError: An unknown name (the message lists the known ones).
+    """
+    return MODELS.create(name, seed=seed)
 
 
 def model_from_json(
     data: Any, columns: list[str], additive: np.ndarray, where: str = "model"
 ) -> LatencyModel:
-    """Rebuild a fitted model from its JSON entry (see :meth:`LatencyModel.to_json`)."""
+    """Rebuild a fitted model from its JSON entry (see :meth:`LatencyModel.to_json`).
+
+    Args:
+        data: The entry.
+        columns: The predictor's feature columns; ``additive`` their additivity mask.
+        where: The entry's place in the file, for messages.
+
+    Raises:
+        HwnasError: Not an object, an unknown model name, the wrong encoding for the model,
+            or a malformed or unsafe fitted state.
+    """
     if not isinstance(data, dict):
         raise HwnasError(f"{where}: expected a JSON object, got {type(data).__name__}")
     name = data.get("name")
-    if name not in MODEL_NAMES[1:]:
+    if not isinstance(name, str) or name not in MODELS:
+        raise ConfigError(f"{where}.name", f"one of {', '.join(MODELS.names())}", name)
+    model = create_model(name)
+    if data.get("encoding") != model.encoding:
         raise HwnasError(
-            f"{where}.name: expected one of {', '.join(MODEL_NAMES[1:])}, got {name!r}"
-        )
-    encoding = "json" if name in ("linear-macs", "lut") else "skops"
-    if data.get("encoding") != encoding:
-        raise HwnasError(
-            f"{where}.encoding: expected {encoding!r} for model {name}, "
+            f"{where}.encoding: expected {model.encoding!r} for model {name}, "
             f"got {data.get('encoding')!r}"
         )
-    if name == "linear-macs":
-        return LinearMacsModel.from_json(data, columns, additive, where)
-    if name == "lut":
-        return LutModel.from_json(data, columns, additive, where)
-    return SklearnModel.from_json(data, columns, additive, where)
+    model._state_from_json(data, columns, additive, where)
+    return model

@@ -25,12 +25,19 @@ from typing import Any, ClassVar
 import numpy as np
 
 from hwnas.errors import HwnasError
-from hwnas.predictors.base import BasePredictor, check_profile_records
+from hwnas.predictors.base import (
+    BasePredictor,
+    check_profile_records,
+    read_predictor_file,
+    register_predictor,
+)
 from hwnas.predictors.features import CostsBlock, FeatureContext, as_archs
 from hwnas.predictors.latency import LatencyPredictor
+from hwnas.predictors.metrics import evaluate_predictions
 from hwnas.predictors.models import MIN_LATENCY_MS
-from hwnas.profiling.store import ProfileRecord
+from hwnas.profiling.store import ProfileRecord, read_profile
 from hwnas.spaces.base import Arch, SearchSpace
+from hwnas.validate import check_int
 
 #: The combination methods (``auto`` picks one of the others by leave-one-out).
 TRANSFER_METHODS: tuple[str, ...] = ("auto", "nnls-macs", "nnls", "log-nnls")
@@ -88,6 +95,7 @@ def _loo(method: str, P: np.ndarray, macs: np.ndarray, y: np.ndarray) -> float:
     return float(np.sqrt(np.mean(errors)))
 
 
+@register_predictor
 class TransferPredictor(BasePredictor):
     """A latency predictor for a target device from source predictors and K measurements.
 
@@ -312,8 +320,6 @@ class TransferPredictor(BasePredictor):
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> TransferPredictor:
         """Load a transfer predictor written by :meth:`save` (checked; no pickle involved)."""
-        from hwnas.predictors.base import read_predictor_file
-
         return cls.from_json(read_predictor_file(path), f"predictor {path}")
 
 
@@ -343,11 +349,7 @@ def fit_transfer(
         ``method``, ``weights``, ``shares`` and ``loo_scores``. The predictor keeps them
         in ``metrics_``.
     """
-    from hwnas.predictors.metrics import evaluate_predictions
-    from hwnas.profiling.store import read_profile
-
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 3:
-        raise HwnasError(f"samples: expected an integer >= 3, got {samples!r}")
+    samples = check_int("samples", samples, 3)
     loaded = [s if isinstance(s, LatencyPredictor) else LatencyPredictor.load(s) for s in sources]
     records = read_profile(path)
     archs = sorted({r.arch for r in records})

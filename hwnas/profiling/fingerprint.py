@@ -52,6 +52,10 @@ LATENCY_FIELDS: tuple[str, ...] = (
     "input_shape",
 )
 
+#: Latency fields added after profiles were published: hashed and compared only when a
+#: fingerprint has them, so that the ids of earlier (CPU) profiles stay what they were.
+OPTIONAL_LATENCY_FIELDS: tuple[str, ...] = ("cudnn", "compute_capability")
+
 
 def _read_text(path: str) -> str | None:
     try:
@@ -101,25 +105,37 @@ def total_memory_bytes() -> int | None:
 
 @lru_cache(maxsize=1)
 def nvidia_smi_query() -> tuple[str, str]:
-    """``(name, driver_version)`` of GPU 0 from ``nvidia-smi``, ``"unknown"`` where absent."""
+    """``(name, driver_version)`` of GPU 0, ``"unknown"`` where not found.
+
+    From ``nvidia-smi``; the driver version falls back on ``/proc/driver/nvidia/version``
+    (a container may have the driver but not the tool).
+    """
+    name, driver = "unknown", "unknown"
     exe = shutil.which("nvidia-smi")
-    if exe is None:
-        return "unknown", "unknown"
-    try:
-        out = subprocess.run(
-            [exe, "--query-gpu=name,driver_version", "--format=csv,noheader"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown", "unknown"
-    lines = out.stdout.strip().splitlines()
-    if out.returncode != 0 or not lines:
-        return "unknown", "unknown"
-    name, _, driver = lines[0].rpartition(",")
-    return name.strip() or "unknown", driver.strip() or "unknown"
+    if exe is not None:
+        try:
+            out = subprocess.run(
+                [exe, "--query-gpu=name,driver_version", "--format=csv,noheader"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=False,
+            )
+            lines = out.stdout.strip().splitlines()
+            if out.returncode == 0 and lines:
+                first, _, last = lines[0].rpartition(",")
+                name, driver = first.strip() or "unknown", last.strip() or "unknown"
+        except (OSError, subprocess.SubprocessError):
+            pass
+    if driver == "unknown":
+        match = re.search(r"Kernel Module\s+(?:for \S+\s+)?(\d+(?:\.\d+)+)", _proc_driver())
+        if match:
+            driver = match.group(1)
+    return name, driver
+
+
+def _proc_driver() -> str:
+    return _read_text("/proc/driver/nvidia/version") or ""
 
 
 def gpu_driver_version() -> str:
@@ -143,16 +159,25 @@ def _onnxruntime_version() -> str | None:
     return str(onnxruntime.__version__)
 
 
-def _gpu_info() -> dict[str, str | None]:
-    info: dict[str, str | None] = {"gpu_name": None, "gpu_driver": None, "cuda": None}
+def _gpu_info() -> dict[str, Any]:
+    """The GPU fields of a fingerprint: GPU 0 as PyTorch and the driver see it."""
+    info: dict[str, Any] = {"gpu_name": None, "gpu_driver": None, "cuda": None}
     try:
         import torch
     except ImportError:  # pragma: no cover - torch is a dependency
         return info
     smi_name, driver = nvidia_smi_query()
     info["cuda"] = torch.version.cuda or "unknown"
-    info["gpu_name"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else smi_name
+    info["gpu_name"] = smi_name
     info["gpu_driver"] = driver
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        info["gpu_name"] = props.name
+        info["compute_capability"] = f"{props.major}.{props.minor}"
+        info["gpu_memory_bytes"] = int(props.total_memory)
+        info["gpu_multiprocessors"] = int(props.multi_processor_count)
+        cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+        info["cudnn"] = str(cudnn) if cudnn is not None else "unknown"
     return info
 
 
@@ -164,7 +189,9 @@ def device_fingerprint(
     Returns:
         A JSON-serialisable dict: hardware (``cpu_model``, ``logical_cores``,
         ``total_memory_bytes``, ``machine``, ``os``, ``platform`` and, for GPU runtimes,
-        ``gpu_name``, ``gpu_driver``, ``cuda``), library versions (``python``, ``torch``,
+        ``gpu_name``, ``gpu_driver``, ``cuda`` and, where PyTorch sees the GPU,
+        ``compute_capability``, ``cudnn``, ``gpu_memory_bytes``, ``gpu_multiprocessors``),
+        library versions (``python``, ``torch``,
         ``onnxruntime``), ``runtime``, ``runtime_settings``, ``threads``, ``batch``,
         ``input_shape``, ``created`` (UTC, informational) and ``device_id``.
     """
@@ -201,8 +228,13 @@ def device_fingerprint(
 
 
 def latency_key(fingerprint: dict[str, Any]) -> dict[str, Any]:
-    """The fields of ``fingerprint`` that affect latency (missing ones as ``None``)."""
-    return {field: _normalise(fingerprint.get(field)) for field in LATENCY_FIELDS}
+    """The fields of ``fingerprint`` that affect latency (missing ones as ``None``), and the
+    :data:`OPTIONAL_LATENCY_FIELDS` it has."""
+    key = {field: _normalise(fingerprint.get(field)) for field in LATENCY_FIELDS}
+    for field in OPTIONAL_LATENCY_FIELDS:
+        if fingerprint.get(field) is not None:
+            key[field] = _normalise(fingerprint[field])
+    return key
 
 
 def _normalise(value: Any) -> Any:
@@ -247,6 +279,14 @@ def _runtime_tag(fingerprint: dict[str, Any]) -> str:
     return tag
 
 
+def device_slug(fingerprint: dict[str, Any]) -> str:
+    """The device kind and model of ``fingerprint``, e.g. ``gpu-nvidia-h200``: the start of
+    its :func:`device_id`, without the runtime and the hash."""
+    kind = str(fingerprint.get("device_kind") or "cpu")
+    device = fingerprint.get("gpu_name" if kind == "gpu" else "cpu_model")
+    return f"{kind}-{_slug(str(device or 'unknown'))}"
+
+
 def device_id(fingerprint: dict[str, Any]) -> str:
     """A stable, readable id of ``fingerprint``.
 
@@ -257,12 +297,7 @@ def device_id(fingerprint: dict[str, Any]) -> str:
     ids; any change of hardware, library version, runtime, settings, batch size or input
     shape gives a different one.
     """
-    kind = str(fingerprint.get("device_kind") or "cpu")
-    if kind == "gpu":
-        device = str(fingerprint.get("gpu_name") or "unknown")
-    else:
-        device = str(fingerprint.get("cpu_model") or "unknown")
-    parts = [kind, _slug(device), _runtime_tag(fingerprint)]
+    parts = [device_slug(fingerprint), _runtime_tag(fingerprint)]
     threads = fingerprint.get("threads")
     if threads is not None:
         parts.append(f"t{threads}")
@@ -273,8 +308,8 @@ def device_id(fingerprint: dict[str, Any]) -> str:
 def first_difference(a: dict[str, Any], b: dict[str, Any]) -> str | None:
     """The first field of :data:`LATENCY_FIELDS` on which ``a`` and ``b`` differ, or ``None``."""
     key_a, key_b = latency_key(a), latency_key(b)
-    for field in LATENCY_FIELDS:
-        if key_a[field] != key_b[field]:
+    for field in (*LATENCY_FIELDS, *OPTIONAL_LATENCY_FIELDS):
+        if key_a.get(field) != key_b.get(field):
             return field
     return None
 

@@ -1,12 +1,12 @@
-"""Per-block latency lookup tables for ``mbconv``, as Once-for-All and FBNet measure them.
+"""Per-block latency lookup tables, as Once-for-All and FBNet measure them.
 
-Every block choice (kernel, expand ratio, width, activation, squeeze-excite) is measured on
-its own at every stage's input shape: the first block of a stage for every width of the
-previous stage (its input channels) with the stage's stride, the later blocks at stride 1;
-plus the stem and the head (1x1 convolution, pooling, classifier) for every width of the
-last stage. A network's table latency is the sum over its blocks; the ``block-lut`` feature
-block (:class:`hwnas.predictors.features.BlockLutBlock`) hands that sum to the predictors,
-which learn what the sum misses (per-call overhead, cache effects between blocks).
+A space that has one lists its blocks (:meth:`hwnas.spaces.SearchSpace.table_blocks`:
+each with a key, an input shape and a stand-alone module; ``mbconv`` measures every block
+choice at every stage's input shape, see :mod:`hwnas.spaces.mbconv.blocks`); this module
+measures them and stores the table. A network's table latency is the sum over its blocks
+(:meth:`~hwnas.spaces.SearchSpace.arch_table_blocks`); the ``block-lut`` feature block
+(:class:`hwnas.predictors.features.BlockLutBlock`) hands that sum to the predictors, which
+learn what the sum misses (per-call overhead, cache effects between blocks).
 
 The table is a JSON-lines file beside the device's profiles,
 ``profiles/<device-id>/<space>-lut.jsonl``, one line per block (its key, latency statistics,
@@ -19,12 +19,11 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hwnas.errors import ConfigError, HwnasError
-from hwnas.spaces.base import Arch, SearchSpace
+from hwnas.spaces.base import SearchSpace
 
 if TYPE_CHECKING:
     from hwnas.profiling.profiler import ProfileRun
@@ -33,147 +32,6 @@ if TYPE_CHECKING:
 LUT_FORMAT = 1
 #: Protocol defaults for one block: blocks are short, the sum of thousands is what counts.
 LUT_PROTOCOL = {"min_seconds": 0.25, "max_seconds": 1.0}
-
-
-@dataclass(frozen=True)
-class BlockSpec:
-    """One separately measured part of an ``mbconv`` network.
-
-    ``kind`` is ``stem``, ``block`` (an inverted residual) or ``head``; ``h`` and ``w`` are
-    the input's spatial size.
-    """
-
-    kind: str
-    c_in: int
-    c_out: int
-    h: int
-    w: int
-    stride: int = 1
-    kernel: int = 3
-    expand: int = 1
-    act: str = "relu"
-    se: bool = False
-
-    @property
-    def key(self) -> str:
-        """A canonical string naming the block and its input (the table's key)."""
-        where = f"{self.c_in}>{self.c_out}@{self.h}x{self.w}/{self.stride}"
-        if self.kind == "block":
-            se = "-se" if self.se else ""
-            return f"block:{where}:k{self.kernel}e{self.expand}-{self.act}{se}"
-        return f"{self.kind}:{where}"
-
-    @property
-    def input_shape(self) -> tuple[int, int, int]:
-        """``(C, H, W)`` of the block's input."""
-        return (self.c_in, self.h, self.w)
-
-    def module(self, num_classes: int) -> Any:
-        """The block as a stand-alone ``nn.Module`` (as the network builder makes it)."""
-        from torch import nn
-
-        from hwnas.nn.mbconv import ConvBNAct, MBConvBlock
-
-        if self.kind == "stem":
-            return ConvBNAct(self.c_in, self.c_out, 3, self.stride, act="hswish")
-        if self.kind == "head":
-            return nn.Sequential(
-                ConvBNAct(self.c_in, self.c_out, 1, act="hswish"),
-                nn.AdaptiveAvgPool2d(1),
-                nn.Flatten(1),
-                nn.Linear(self.c_out, num_classes),
-            )
-        return MBConvBlock(
-            self.c_in, self.c_out, self.kernel, self.expand, self.stride, self.act, self.se
-        )
-
-
-def _geometry(
-    space: SearchSpace, shape: Sequence[int]
-) -> tuple[int, list[int], list[tuple[int, int]]]:
-    """Stem stride, stage strides and each stage's input size (fixed by the input alone)."""
-    from hwnas.spaces.mbconv import plan_strides
-
-    if space.name != "mbconv":
-        raise ConfigError("space", "mbconv (block lookup tables exist for mbconv only)", space.name)
-    _, h, w = (int(v) for v in shape)
-    stem_stride, strides = plan_strides(space, h, w)  # type: ignore[arg-type]
-    h, w = -(-h // stem_stride), -(-w // stem_stride)
-    sizes = []
-    for stride in strides:
-        sizes.append((h, w))
-        h, w = -(-h // stride), -(-w // stride)
-    sizes.append((h, w))  # the head's input
-    return stem_stride, strides, sizes
-
-
-def arch_blocks(space: SearchSpace, arch: Arch, input_shape: Sequence[int]) -> list[BlockSpec]:
-    """The stem, blocks and head of ``arch`` as table entries."""
-    from hwnas.spaces.mbconv import stage_channels
-
-    stem_stride, strides, sizes = _geometry(space, input_shape)
-    c, h0, w0 = (int(v) for v in input_shape)
-    c_stem = space.stem_channels  # type: ignore[attr-defined]
-    out = [BlockSpec("stem", c, c_stem, h0, w0, stem_stride)]
-    c_in = c_stem
-    stages = arch.stages  # type: ignore[attr-defined]
-    bases = space.stage_channels  # type: ignore[attr-defined]
-    for stage, base, stride, (h, w) in zip(stages, bases, strides, sizes, strict=False):
-        c_out = stage_channels(stage, base)
-        for i, block in enumerate(stage.blocks):
-            first = i == 0
-            size = (h, w) if first else (-(-h // stride), -(-w // stride))
-            out.append(
-                BlockSpec(
-                    "block",
-                    c_in,
-                    c_out,
-                    *size,
-                    stride=stride if first else 1,
-                    kernel=block.kernel,
-                    expand=block.expand,
-                    act=stage.act,
-                    se=stage.se,
-                )
-            )
-            c_in = c_out
-    head = space.head_channels  # type: ignore[attr-defined]
-    out.append(BlockSpec("head", c_in, head, *sizes[-1]))
-    return out
-
-
-def all_blocks(space: SearchSpace, input_shape: Sequence[int]) -> list[BlockSpec]:
-    """Every table entry any architecture of ``space`` can use at ``input_shape``."""
-    from hwnas.spaces.mbconv import make_divisible
-
-    stem_stride, strides, sizes = _geometry(space, input_shape)
-    c, h0, w0 = (int(v) for v in input_shape)
-    sp: Any = space
-    specs = [BlockSpec("stem", c, sp.stem_channels, h0, w0, stem_stride)]
-    seen: set[str] = set()
-    previous = [sp.stem_channels]
-    for base, stride, (h, w) in zip(sp.stage_channels, strides, sizes, strict=False):
-        widths = sorted({make_divisible(base * width) for width in sp.widths})
-        inner = (-(-h // stride), -(-w // stride))
-        for c_out in widths:
-            inputs = [(c_in, (h, w), stride) for c_in in previous]
-            if max(sp.depths) > 1:
-                inputs.append((c_out, inner, 1))
-            for c_in, size, s in inputs:
-                for kernel in sp.kernels:
-                    for expand in sp.expands:
-                        for act in sp.activations:
-                            for se in sp.se:
-                                spec = BlockSpec(
-                                    "block", c_in, c_out, *size, s, kernel, expand, act, bool(se)
-                                )
-                                if spec.key not in seen:
-                                    seen.add(spec.key)
-                                    specs.append(spec)
-        previous = widths
-    for c_in in previous:
-        specs.append(BlockSpec("head", c_in, sp.head_channels, *sizes[-1]))
-    return specs
 
 
 def lut_path(root: str | os.PathLike[str], device_id: str, space: SearchSpace) -> Path:
@@ -235,7 +93,7 @@ def measure_lut(
     progress: bool = False,
     protocol: dict[str, Any] | None = None,
 ) -> ProfileRun:
-    """Measure every block of :func:`all_blocks` on ``runtime`` into the device's table.
+    """Measure every block of ``space.table_blocks`` on ``runtime`` into the device's table.
 
     Blocks already in the table are skipped (resume). Each is measured with the profiling
     protocol, shortened to :data:`LUT_PROTOCOL` unless ``protocol`` says otherwise.
@@ -261,7 +119,9 @@ def measure_lut(
         if table["device_id"] != device_id or table["space_fingerprint"] != space.fingerprint():
             raise HwnasError(f"{path}: a table of another device or space configuration")
         done = set(table["ms"])
-    specs = all_blocks(space, shape)
+    specs = space.table_blocks(shape)
+    if specs is None:
+        raise ConfigError("space", "a space with a block lookup table (such as mbconv)", space.name)
     todo = [s for s in specs if s.key not in done]
     path.parent.mkdir(parents=True, exist_ok=True)
     settings = {**LUT_PROTOCOL, **(protocol or {})}
@@ -301,9 +161,6 @@ def lut_feature_block(path: str | os.PathLike[str]) -> Any:
 
 __all__ = [
     "LUT_PROTOCOL",
-    "BlockSpec",
-    "all_blocks",
-    "arch_blocks",
     "lut_feature_block",
     "lut_path",
     "measure_lut",

@@ -6,7 +6,9 @@ One latency figure is measured as follows, by :func:`measure`:
    session or device model created, a fixed input built, and one inference run to absorb
    first-call costs (allocation, kernel selection, engine builds).
 2. **Warm-up**: ``warmup`` inferences (default 10) are run and discarded; caches, branch
-   predictors, CPU frequency and allocator pools settle.
+   predictors, CPU frequency and allocator pools settle. On ``torch-cuda`` the runtime's
+   preparation has also autotuned cuDNN and run inferences back to back for its
+   ``warmup_seconds``, so that the GPU left its idle clocks (:mod:`hwnas.profiling.cuda`).
 3. **Timed repeats**: inferences are run one at a time, back to back (no sleeps), each
    timed on its own (wall time with ``time.perf_counter``; CUDA events on ``torch-cuda``),
    in windows of ``window`` samples (default 10). Python's garbage collector is paused
@@ -48,6 +50,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hwnas.errors import ConfigError, HwnasError
+from hwnas.validate import check_int
 
 if TYPE_CHECKING:
     from torch import nn
@@ -113,12 +116,6 @@ class LatencyStats:
             n_outliers=int(values.size - kept.size),
             stable=bool(stable),
         )
-
-
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(name, f"an integer >= {minimum}", value)
-    return value
 
 
 def _check_number(name: str, value: object, *, allow_zero: bool = False) -> float:
@@ -200,9 +197,9 @@ def measure(
     """
     if not callable(run_once):
         raise ConfigError("run_once", "a callable returning milliseconds", run_once)
-    warmup = _check_int("warmup", warmup, 0)
-    min_repeats = _check_int("min_repeats", min_repeats, 1)
-    max_repeats = _check_int("max_repeats", max_repeats, 1)
+    warmup = check_int("warmup", warmup, 0)
+    min_repeats = check_int("min_repeats", min_repeats, 1)
+    max_repeats = check_int("max_repeats", max_repeats, 1)
     if max_repeats < min_repeats:
         raise ConfigError("max_repeats", f"an integer >= min_repeats ({min_repeats})", max_repeats)
     max_seconds = _check_number("max_seconds", max_seconds)
@@ -210,7 +207,7 @@ def measure(
     if min_seconds > max_seconds:
         raise ConfigError("min_seconds", f"a number <= max_seconds ({max_seconds})", min_seconds)
     rel_tol = _check_number("rel_tol", rel_tol)
-    window = _check_int("window", window, 1)
+    window = check_int("window", window, 1)
 
     gc_was_enabled = gc.isenabled()
     gc.collect()

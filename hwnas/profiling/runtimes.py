@@ -7,25 +7,16 @@ that function. Everything costly or one-off (ONNX export, session creation, movi
 to the device, TensorRT engine builds, first-call allocations) happens in ``prepare``, which
 also runs one untimed inference, so that the timed function does nothing but infer.
 
-Registered runtimes:
-
-``onnxruntime-cpu``
-    ONNX export + ``onnxruntime.InferenceSession`` on ``CPUExecutionProvider``:
-    ``threads`` intra-op threads (default 1), one inter-op thread, sequential execution,
-    ``graph_optimization`` one of ``disable``, ``basic``, ``extended``, ``all`` (default).
-``onnxruntime-cuda`` / ``onnxruntime-tensorrt``
-    The same on ``CUDAExecutionProvider`` / ``TensorrtExecutionProvider`` (needs the
-    ``onnxruntime-gpu`` package). The timed call feeds a host (numpy) input and fetches the
-    logits, so the (small) host<->device copies are part of the time, as in a deployment
-    that feeds host data.
-``torch-cpu``
-    Eager PyTorch on the CPU under ``torch.inference_mode()``, with
-    ``torch.set_num_threads(threads)`` (default 1) set around each call and restored
-    afterwards (outside the timed region).
-``torch-cuda``
-    Eager PyTorch on ``cuda:0`` under ``torch.inference_mode()``; each call synchronises
-    the device, then is timed with ``torch.cuda.Event(enable_timing=True)`` (device time,
-    no host transfers: the input already lives on the GPU).
+Registered runtimes: ``onnxruntime-cpu`` (ONNX export + an ``onnxruntime.InferenceSession``
+on ``CPUExecutionProvider``: ``threads`` intra-op threads, one inter-op thread, sequential,
+``graph_optimization`` one of ``disable``, ``basic``, ``extended``, ``all``);
+``onnxruntime-cuda`` / ``onnxruntime-tensorrt`` (the same on ``CUDAExecutionProvider`` /
+``TensorrtExecutionProvider``, from the ``onnxruntime-gpu`` package; a host input is fed and
+the logits fetched, so the host<->device copies are timed, as in a deployment fed host data);
+``torch-cpu`` (eager PyTorch under ``torch.inference_mode()``, ``torch.set_num_threads``
+set around each call, untimed); ``torch-cuda`` (eager PyTorch on ``cuda:0``, timed with CUDA
+events after a synchronisation; cuDNN autotuning and TF32 on, a time-based warm-up, host
+copies excluded unless ``host_copies=True``: :mod:`hwnas.profiling.cuda` says why).
 
 Imports of ``torch``, ``torch.cuda`` and ``onnxruntime`` are deferred to the methods that
 need them, so ``import hwnas.profiling`` stays cheap.
@@ -240,8 +231,10 @@ class _OnnxRuntime(Runtime):
         except ImportError:
             return False, "onnx is not installed (needed to export models): install onnx"
         if self.provider not in ort.get_available_providers():
+            build = " is the CPU build" if ort.get_device() == "CPU" else ""
             return False, (
-                f"{self.provider} not in onnxruntime.get_available_providers(): {self.install_hint}"
+                f"{self.provider} not in onnxruntime.get_available_providers() (onnxruntime "
+                f"{ort.__version__}{build}): {self.install_hint}"
             )
         return True, ""
 
@@ -335,7 +328,10 @@ class OnnxRuntimeCUDA(_OnnxRuntime):
 
     device_kind = "gpu"
     provider = "CUDAExecutionProvider"
-    install_hint = "install onnxruntime-gpu (and a CUDA-capable GPU with its driver)"
+    install_hint = (
+        "install onnxruntime-gpu (and a CUDA-capable GPU with its driver), "
+        "or time the GPU with the torch-cuda runtime"
+    )
 
 
 @register_runtime("onnxruntime-tensorrt")
@@ -345,7 +341,10 @@ class OnnxRuntimeTensorRT(_OnnxRuntime):
     device_kind = "gpu"
     provider = "TensorrtExecutionProvider"
     fallback_providers = ("CUDAExecutionProvider",)
-    install_hint = "install onnxruntime-gpu and TensorRT (and a CUDA-capable GPU)"
+    install_hint = (
+        "install onnxruntime-gpu and TensorRT (and a CUDA-capable GPU), "
+        "or time the GPU with the torch-cuda runtime"
+    )
 
 
 # -- PyTorch eager ------------------------------------------------------------------------
@@ -397,54 +396,67 @@ class TorchCPU(Runtime):
 
 @register_runtime("torch-cuda")
 class TorchCUDA(Runtime):
-    """Eager PyTorch on ``cuda:0``, timed with CUDA events."""
+    """Eager PyTorch on ``cuda:0``, timed with CUDA events.
+
+    Args:
+        host_copies: Also time the copies of the input in and the logits out.
+        cudnn_benchmark: Let cuDNN autotune its algorithms in the untimed first call.
+        tf32: Run float32 convolutions and matrix products in TF32.
+        warmup_seconds: Untimed back-to-back inferences after the autotuning call.
+
+    :mod:`hwnas.profiling.cuda` says why these are the defaults.
+    """
 
     device_kind = "gpu"
 
+    def __init__(
+        self,
+        host_copies: bool = False,
+        cudnn_benchmark: bool = True,
+        tf32: bool = True,
+        warmup_seconds: float = 0.3,
+    ) -> None:
+        from hwnas.profiling.cuda import CudaOptions
+
+        self.options = CudaOptions.checked(
+            host_copies=host_copies,
+            cudnn_benchmark=cudnn_benchmark,
+            tf32=tf32,
+            warmup_seconds=warmup_seconds,
+        )
+
     def available(self) -> tuple[bool, str]:
-        try:
-            import torch
-        except ImportError:  # pragma: no cover - torch is a dependency
-            return False, "torch is not installed: install torch"
-        if not torch.cuda.is_available():
-            return False, (
-                "torch.cuda.is_available() is False: install a CUDA build of torch "
-                "(and a CUDA-capable GPU with its driver)"
-            )
-        return True, ""
+        from hwnas.profiling.cuda import cuda_available
+
+        return cuda_available()
 
     def settings(self) -> dict[str, Any]:
-        return {"device": "cuda:0", "mode": "eager", "inference_mode": True, "timer": "cuda-event"}
+        return {
+            "device": "cuda:0",
+            "mode": "eager",
+            "inference_mode": True,
+            "timer": "cuda-event",
+            **self.options.model_dump(),
+        }
 
     def _prepare(
         self, model: nn.Module, input_shape: tuple[int, int, int], batch: int, workdir: Path
     ) -> RunOnce:
-        import torch
+        from hwnas.profiling.cuda import prepare_cuda
 
-        device = torch.device("cuda", 0)
-        net = copy.deepcopy(model).to(device).eval()
-        x = torch.from_numpy(_example_input(input_shape, batch)).to(device)
-        start = torch.cuda.Event(enable_timing=True)
-        end = torch.cuda.Event(enable_timing=True)
-
-        def run_once() -> float:
-            with torch.inference_mode():
-                torch.cuda.synchronize(device)
-                start.record()
-                net(x)
-                end.record()
-                end.synchronize()
-            return float(start.elapsed_time(end))
-
-        return run_once
+        return prepare_cuda(model, _example_input(input_shape, batch), self.options)
 
 
-def runtime_with_threads(name: str, threads: int, *, check: bool = True) -> Runtime:
-    """:func:`create_runtime` with ``threads`` for runtimes that have that setting."""
+def runtime_with_threads(name: str, threads: int, *, check: bool = True, **options: Any) -> Runtime:
+    """:func:`create_runtime` with ``threads`` where the runtime has that setting, and
+    other ``options`` of it (e.g. ``host_copies=True``; an unknown one is a ConfigError)."""
     import inspect
 
-    factory = RUNTIMES.get(name)
-    kwargs: dict[str, Any] = {}
-    if "threads" in inspect.signature(factory).parameters:
-        kwargs["threads"] = threads
-    return create_runtime(name, check=check, **kwargs)
+    parameters = inspect.signature(RUNTIMES.get(name)).parameters
+    for key in options:
+        if key not in parameters or key == "threads":
+            known = ", ".join(p for p in parameters if p != "threads") or "none"
+            raise ConfigError("runtime option", f"an option of {name} ({known})", key)
+    if "threads" in parameters:
+        options["threads"] = threads
+    return create_runtime(name, check=check, **options)

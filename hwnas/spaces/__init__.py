@@ -1,4 +1,9 @@
-"""Search spaces: architectures as data, behind a registry."""
+"""Search spaces: architectures as data, behind a registry.
+
+Each space is one package (``hwnas/spaces/mbconv/``, ``hwnas/spaces/nb201/``) whose
+:class:`SearchSpace` subclass is the space's whole plugin bundle; importing this package
+registers the built-in ones.
+"""
 
 from hwnas.spaces.base import Arch, SearchSpace
 from hwnas.spaces.mbconv import MBBlock, MBConvArch, MBConvSpace, MBStage

@@ -12,11 +12,18 @@ import abc
 import hashlib
 import json
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
 
-from hwnas.errors import ArchError
+from hwnas.errors import ArchError, ConfigError
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from hwnas.costs import Layer
+    from hwnas.nn.build import HwnasNet
+    from hwnas.nn.supernet.base import Supernet
 
 
 class Arch(abc.ABC):
@@ -33,8 +40,33 @@ class Arch(abc.ABC):
         """The canonical string form."""
 
 
+class TableBlock(Protocol):
+    """One separately measured part of a network in a per-block latency table."""
+
+    @property
+    def key(self) -> str:
+        """A canonical string naming the block and its input (the table's key)."""
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """``(C, H, W)`` of the block's input."""
+
+    def module(self, num_classes: int) -> nn.Module:
+        """The block as a stand-alone module, as the network builder makes it."""
+
+
 class SearchSpace(abc.ABC):
-    """A set of architectures with a fixed-length integer encoding.
+    """A set of architectures with a fixed-length integer encoding, and everything the
+    rest of hwnas needs to know about them: the space's plugin bundle.
+
+    A space is one module (or package) under :mod:`hwnas.spaces` that registers its
+    subclass with ``@register_space``. The subclass answers, besides the encoding, how to
+    build a model (:meth:`build`), its closed-form operator list (:meth:`layers`: costs and
+    predictor features), and optionally its supernet (:meth:`build_supernet`), the
+    encoding surrogates learn from (:meth:`surrogate_encode`), which genes have an effect
+    (:meth:`active_genes`), when two architectures are the same network
+    (:meth:`network_key`) and a per-block latency table (:meth:`table_blocks`). Nothing
+    outside the space's own module asks which space it is.
 
     Subclasses set :attr:`name` and :attr:`version` (bump the version whenever the meaning
     of an architecture string or the models built from it changes, so that cached results
@@ -77,6 +109,45 @@ class SearchSpace(abc.ABC):
     @abc.abstractmethod
     def largest(self) -> Arch:
         """The most expensive architecture (most MACs)."""
+
+    # -- the models -----------------------------------------------------------------------
+    @abc.abstractmethod
+    def build(self, arch: Arch, input_shape: tuple[int, int, int], num_classes: int) -> HwnasNet:
+        """A freshly initialised model of ``arch`` (called by :func:`hwnas.nn.build_model`,
+        which validates the arguments first)."""
+
+    @abc.abstractmethod
+    def layers(
+        self, arch: Arch, input_shape: tuple[int, int, int], num_classes: int
+    ) -> list[Layer]:
+        """The operators of the model of ``arch``, in order, with their closed-form costs
+        (batch 1); their MACs and parameters sum to what fvcore counts on :meth:`build`'s
+        model (tested for every registered space)."""
+
+    def build_supernet(self, input_shape: tuple[int, int, int], num_classes: int) -> Supernet:
+        """The weight-sharing supernet of the space (called by
+        :func:`hwnas.nn.supernet.build_supernet`); spaces without one keep this default."""
+        raise ConfigError("space", "a space with a supernet", self.name)
+
+    def table_blocks(self, input_shape: tuple[int, int, int]) -> Sequence[TableBlock] | None:
+        """Every block of a per-block latency table at ``input_shape`` (``hwnas profile
+        --lut``), or ``None`` for spaces without one (the default)."""
+        return None
+
+    def arch_table_blocks(
+        self, arch: Arch, input_shape: tuple[int, int, int]
+    ) -> Sequence[TableBlock]:
+        """The table blocks whose latencies sum to ``arch``'s table latency."""
+        raise ConfigError("space", "a space with a block lookup table", self.name)
+
+    def describe(self, arch: Arch) -> dict[str, Any]:
+        """Extra facts about ``arch`` for ``hwnas space describe`` (none by default)."""
+        return {}
+
+    def active_genes(self, encodings: np.ndarray) -> np.ndarray:
+        """A boolean mask of the genes of ``encodings`` (n x n_dims) that affect the
+        architecture (all of them, unless a space has genes that can be switched off)."""
+        return np.ones(np.shape(encodings), dtype=bool)
 
     # -- derived behaviour --------------------------------------------------------------
     @property
@@ -143,6 +214,35 @@ class SearchSpace(abc.ABC):
         )
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
+    def check_arch(self, arch: object) -> Arch:
+        """``arch`` itself, after checking that it is an architecture of this space.
+
+        Raises:
+            ArchError: ``arch`` is of another space (or no architecture at all).
+        """
+        other = getattr(arch, "space_name", type(arch).__name__)
+        if not isinstance(arch, Arch) or other != self.name:
+            raise ArchError(
+                f"expected an architecture of space {self.name!r}, got one of space {other!r}"
+            )
+        return arch
+
+    def check_recorded(self, recorded: str, what: str) -> None:
+        """Raise :class:`ArchError` unless ``what`` (a profile, a predictor...) was recorded
+        for a space of this name (``recorded``)."""
+        if recorded != self.name:
+            raise ArchError(f"space: {what} is for space {recorded!r}, got space {self.name!r}")
+
+    def surrogate_encode(self, arch: Arch) -> tuple[int, ...]:
+        """The encoding a surrogate model learns from: same genes and choices as
+        :meth:`encode`, with genes that cannot affect the network set to a canonical value.
+
+        ``encode(arch)`` here; spaces where some choices have no effect on the output
+        (operations on edges that cannot reach it) override it, so that a surrogate sees
+        equal inputs for architectures that compute the same function.
+        """
+        return self.encode(arch)
+
     def network_key(self, arch: Arch) -> str:
         """A string equal for two architectures exactly when they build the same network
         (``str(arch)`` here; spaces where distinct choices can build the same network,
@@ -163,3 +263,21 @@ class SearchSpace(abc.ABC):
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
         return f"{type(self).__name__}({args})"
+
+
+def make_divisible(value: float, divisor: int = 8) -> int:
+    """``value`` rounded to the nearest multiple of ``divisor`` (never below 90 % of it)."""
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * value:
+        rounded += divisor
+    return rounded
+
+
+def check_input_shape(input_shape: Sequence[int], num_classes: int) -> tuple[int, int, int]:
+    """``input_shape`` as a ``(C, H, W)`` tuple, with both arguments validated."""
+    shape = tuple(int(v) for v in input_shape)
+    if len(shape) != 3 or min(shape) < 1:
+        raise ConfigError("input_shape", "three positive integers C,H,W", tuple(input_shape))
+    if int(num_classes) < 2:
+        raise ConfigError("num_classes", "an integer >= 2", num_classes)
+    return (shape[0], shape[1], shape[2])

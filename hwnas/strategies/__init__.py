@@ -1,9 +1,10 @@
 """Search strategies behind one ask/tell interface and a registry."""
 
-from hwnas.strategies import evolution, nsga2, random, surrogate_ehvi  # noqa: F401  (registration)
+from hwnas.strategies import evolution, nsga2, random, surrogate  # noqa: F401  (registration)
 from hwnas.strategies.base import (
     STRATEGIES,
     Problem,
+    Status,
     Strategy,
     create_strategy,
     list_strategies,
@@ -13,6 +14,7 @@ from hwnas.strategies.base import (
 __all__ = [
     "STRATEGIES",
     "Problem",
+    "Status",
     "Strategy",
     "create_strategy",
     "list_strategies",

@@ -1,35 +1,60 @@
-"""The strategy interface: ``ask(n)`` for architectures, ``tell`` their objective values.
+"""The strategy interface: ``ask(n)`` for architectures, ``tell`` what became of them.
 
 Every search strategy (NSGA-II, regularized evolution, random, RL, differentiable)
 implements this one small interface and runs in the one loop of :mod:`hwnas.search`.
-Objectives are minimised; constraints follow pymoo (``g <= 0`` is feasible). A strategy
-is deterministic given its seed and the values it is told, which is what lets a resumed
-search replay its history from the run store and continue exactly where it stopped.
+Objectives are minimised; constraints follow pymoo (``g <= 0`` is feasible). ``tell``
+hands over, per architecture, a :class:`Status` next to its objective and constraint values:
+a candidate that failed or was skipped is a status, never a sentinel value (as Optuna's
+``after_trial(study, trial, state, values)``). A strategy is deterministic given its seed
+and what it is told, which is what lets a resumed search replay its history from the run
+store and continue exactly where it stopped.
+
+A new strategy is one module: a :class:`Strategy` subclass with explicit keyword arguments,
+``ask`` and ``_tell``, decorated with ``@register_strategy("name")`` and imported by
+:mod:`hwnas.strategies`.
 """
 
 from __future__ import annotations
 
 import abc
+import enum
+import functools
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
+from pydantic import ConfigDict, ValidationError, validate_call
 
+from hwnas.errors import ConfigError
+from hwnas.objectives import Budget
 from hwnas.registry import Registry
 from hwnas.spaces.base import Arch, SearchSpace
 
 STRATEGIES: Registry[Strategy] = Registry("strategy")
+_Init = TypeVar("_Init", bound=Callable[..., None])
+
+
+class Status(enum.Enum):
+    """What became of an asked architecture; the values are the run store's statuses."""
+
+    #: Evaluated: every objective and constraint value is known.
+    EVALUATED = "done"
+    #: The evaluation failed (after its retries): only the cheap values are known.
+    FAILED = "failed"
+    #: Not evaluated because its cheap values already break a budget (only those known).
+    SKIPPED = "skipped"
 
 
 @dataclass(frozen=True)
 class Problem:
-    """What a strategy searches: a space, minimised objectives and constraints.
+    """What a strategy searches: a space, minimised objectives and budgets.
 
     Attributes:
         space: The search space.
         objectives: Objective names (all minimised).
-        n_constraints: Number of constraints (``g <= 0`` feasible).
+        budgets: The budgets; budget ``i`` is constraint column ``i`` (``g <= 0`` feasible).
         cheap: A function giving, for a list of architectures, their cheap objective and
             constraint values without an accuracy evaluation (``nan`` where a value needs
             one), so that strategies can screen candidates; may be ``None``.
@@ -37,7 +62,7 @@ class Problem:
 
     space: SearchSpace
     objectives: tuple[str, ...]
-    n_constraints: int = 0
+    budgets: tuple[Budget, ...] = ()
     cheap: Callable[[Sequence[Arch]], tuple[np.ndarray, np.ndarray]] | None = None
 
     @property
@@ -45,9 +70,15 @@ class Problem:
         """The number of objectives."""
         return len(self.objectives)
 
+    @property
+    def n_constraints(self) -> int:
+        """The number of constraints (one per budget)."""
+        return len(self.budgets)
+
 
 class Strategy(abc.ABC):
-    """A search strategy. Subclasses take explicit keyword arguments and store them."""
+    """A search strategy. Subclasses take explicit keyword arguments and store them, and
+    implement :meth:`ask` and :meth:`_tell` (and optionally :meth:`_setup`)."""
 
     name: ClassVar[str]
 
@@ -66,13 +97,110 @@ class Strategy(abc.ABC):
     def ask(self, n: int) -> list[Arch]:
         """Propose ``n`` architectures to evaluate next (fewer only when the space is spent)."""
 
+    def tell(
+        self,
+        archs: Sequence[Arch],
+        F: np.ndarray,
+        G: np.ndarray,
+        status: Sequence[Status],
+    ) -> None:
+        """Report what became of ``archs``.
+
+        Args:
+            archs: Architectures this strategy asked for.
+            F: Objective values (n x objectives).
+            G: Constraint values (n x budgets, ``g <= 0`` feasible).
+            status: One :class:`Status` per architecture. Rows that are not ``EVALUATED``
+                hold the values known without an evaluation (the cheap ones) and ``nan``
+                for the others.
+        """
+        n = len(archs)
+        F = np.asarray(F, dtype=float).reshape(n, self.problem.n_objectives)
+        G = np.asarray(G, dtype=float).reshape(n, self.problem.n_constraints)
+        status = tuple(Status(s) for s in status)
+        if len(status) != n:
+            raise ValueError(f"tell: {n} architectures but {len(status)} statuses")
+        self._tell(list(archs), F, G, status)
+
     @abc.abstractmethod
-    def tell(self, archs: Sequence[Arch], F: np.ndarray, G: np.ndarray) -> None:
-        """Report objective values ``F`` (n x objectives) and constraints ``G`` (n x m)."""
+    def _tell(
+        self, archs: list[Arch], F: np.ndarray, G: np.ndarray, status: tuple[Status, ...]
+    ) -> None:
+        """Hook for subclasses: :meth:`tell` with checked shapes and statuses."""
 
     def state(self) -> dict[str, Any]:
         """JSON-able summary for logs (generation counters and the like)."""
         return {}
+
+
+def worst_case(
+    problem: Problem, F: np.ndarray, G: np.ndarray, status: Sequence[Status]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every value known, for algorithms that need them all (pymoo, tournaments).
+
+    A skipped or failed candidate's unknown values are set to their worst (accuracy 0,
+    error 1: the bounds of the metrics, not a tuned penalty), so that a skipped candidate
+    is infeasible under any accuracy budget and the worst in error. One constraint column
+    is appended, ``inf`` (violated beyond any budget) for a failed candidate and 0 otherwise:
+    a failure is no measurement, so it loses to every candidate that has one.
+
+    Returns:
+        ``F`` (n x objectives) and ``G`` (n x (budgets + 1)).
+
+    Raises:
+        ValueError: An unknown value of a metric without such a bound (a cheap metric,
+            which the search loop always knows).
+    """
+    F, G = np.array(F, dtype=float), np.array(G, dtype=float)
+    for i, s in enumerate(status):
+        if s is Status.EVALUATED:
+            continue
+        for j, name in enumerate(problem.objectives):
+            if np.isnan(F[i, j]):
+                F[i, j] = _worst(name)
+        for j, budget in enumerate(problem.budgets):
+            if np.isnan(G[i, j]):
+                G[i, j] = budget.violation(_worst(budget.metric))
+    failed = np.array([np.inf if s is Status.FAILED else 0.0 for s in status])
+    return F, np.c_[G.reshape(len(F), -1), failed]
+
+
+#: The worst value of each metric that needs an evaluation.
+_WORST = {"error": 1.0, "accuracy": 0.0}
+
+
+def _worst(metric: str) -> float:
+    if metric not in _WORST:
+        raise ValueError(f"{metric} is unknown for a candidate that was not evaluated")
+    return _WORST[metric]
+
+
+def checked_options(init: _Init) -> _Init:
+    """Decorator for a strategy's ``__init__``: checks its arguments against their annotated
+    types and constraints (pydantic, strict: ``2.0`` is no integer, ``1`` no boolean), so
+    that constraints are declared next to the parameters.
+
+    Raises:
+        ConfigError: A bad value, named ``strategy.<option>``.
+        TypeError: An unknown option (as a plain ``__init__`` would).
+    """
+    checked = validate_call(config=ConfigDict(strict=True))(init)
+    names = list(inspect.signature(init).parameters)
+
+    @functools.wraps(init)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        try:
+            checked(*args, **kwargs)
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = first["loc"][0] if first["loc"] else "?"
+            name = names[where] if isinstance(where, int) and where < len(names) else str(where)
+            if first["type"] == "unexpected_keyword_argument":
+                raise TypeError(f"unexpected keyword argument {name!r}") from None
+            expected = first["msg"].removeprefix("Input should be ")
+            raise ConfigError(f"strategy.{name}", expected, first.get("input")) from None
+
+    return wrapper  # type: ignore[return-value]
 
 
 def register_strategy(name: str) -> Callable[[Callable[..., Any]], Any]:

@@ -3,21 +3,29 @@
 A population of the most recently evaluated architectures ages out its oldest member each
 time a child is told. Each child mutates the winner of a tournament among ``sample``
 random members, the winner being the best by constrained domination (feasible first, then
-non-domination rank within the tournament, then constraint violation).
+non-domination rank within the tournament, then constraint violation). A skipped member
+competes with its unknown values at their worst (error 1, accuracy 0); a failed one loses
+to every member that was evaluated or skipped.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+from pydantic import Field
 
 from hwnas.errors import ConfigError
 from hwnas.pareto import constrained_order
 from hwnas.spaces.base import Arch
-from hwnas.strategies.base import Strategy, register_strategy
+from hwnas.strategies.base import (
+    Status,
+    Strategy,
+    checked_options,
+    register_strategy,
+    worst_case,
+)
 
 
 @register_strategy("evolution")
@@ -31,10 +39,11 @@ class RegularizedEvolution(Strategy):
 
     name = "evolution"
 
-    def __init__(self, population: int = 20, sample: int = 5) -> None:
-        if population < 2:
-            raise ConfigError("strategy.population", "an integer >= 2", population)
-        if not 1 <= sample <= population:
+    @checked_options
+    def __init__(
+        self, population: Annotated[int, Field(ge=2)] = 20, sample: Annotated[int, Field(ge=1)] = 5
+    ) -> None:
+        if sample > population:
             raise ConfigError("strategy.sample", f"an integer in [1, {population}]", sample)
         self.population = population
         self.sample = sample
@@ -67,7 +76,11 @@ class RegularizedEvolution(Strategy):
         best = picks[constrained_order(F, G, self.rng)[0]]
         return members[best][0]
 
-    def tell(self, archs: Sequence[Arch], F: np.ndarray, G: np.ndarray) -> None:
+    def _tell(
+        self, archs: list[Arch], F: np.ndarray, G: np.ndarray, status: tuple[Status, ...]
+    ) -> None:
+        # Skipped members compete at their worst (error 1, accuracy 0), failed ones lose.
+        F, G = worst_case(self.problem, F, G, status)
         for arch, f, g in zip(archs, F, G, strict=True):
             self._members.append((arch, np.asarray(f, float), np.asarray(g, float)))
             if len(self._members) > self.population:

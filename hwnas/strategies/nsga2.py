@@ -5,19 +5,26 @@ space, crossover is uniform (each gene from one parent, so always valid), mutati
 resamples genes through ``space.mutate`` (so the child always differs from its parent), and
 duplicates are recognised on the canonical encoding (genes without effect, such as the
 slots beyond a stage's depth in ``mbconv``, do not make two architectures different).
-Constraints are pymoo's (``G <= 0``): feasible candidates first, then by violation.
+Constraints are pymoo's (``G <= 0``): feasible candidates first, then by violation. A
+skipped candidate is told to pymoo with its unknown values at their worst, and a failed one
+as infeasible beyond any budget (:func:`~hwnas.strategies.base.worst_case`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+from pydantic import Field
 
-from hwnas.errors import ConfigError
 from hwnas.spaces.base import Arch, SearchSpace
-from hwnas.strategies.base import Strategy, register_strategy
+from hwnas.strategies.base import (
+    Status,
+    Strategy,
+    checked_options,
+    register_strategy,
+    worst_case,
+)
 
 
 def _pymoo_parts(space: SearchSpace) -> tuple[Any, Any, Any]:
@@ -66,20 +73,14 @@ class NSGA2Search(Strategy):
 
     name = "nsga2"
 
+    @checked_options
     def __init__(
         self,
-        population: int = 20,
-        offspring: int | None = None,
-        crossover_prob: float = 0.9,
-        mutation_prob: float = 1.0,
+        population: Annotated[int, Field(ge=2)] = 20,
+        offspring: Annotated[int, Field(ge=1)] | None = None,
+        crossover_prob: Annotated[float, Field(ge=0, le=1)] = 0.9,
+        mutation_prob: Annotated[float, Field(ge=0, le=1)] = 1.0,
     ) -> None:
-        if population < 2:
-            raise ConfigError("strategy.population", "an integer >= 2", population)
-        if offspring is not None and offspring < 1:
-            raise ConfigError("strategy.offspring", "an integer >= 1", offspring)
-        for field, value in (("crossover_prob", crossover_prob), ("mutation_prob", mutation_prob)):
-            if not 0.0 <= value <= 1.0:
-                raise ConfigError(f"strategy.{field}", "a probability in [0, 1]", value)
         self.population = population
         self.offspring = offspring
         self.crossover_prob = crossover_prob
@@ -105,7 +106,7 @@ class NSGA2Search(Strategy):
         self._pymoo_problem = PymooProblem(
             n_var=space.n_dims,
             n_obj=self.problem.n_objectives,
-            n_ieq_constr=self.problem.n_constraints,
+            n_ieq_constr=self.problem.n_constraints + 1,  # + 1: failed evaluations
             xl=np.zeros(space.n_dims),
             xu=n_choices - 1,
             vtype=int,
@@ -128,14 +129,20 @@ class NSGA2Search(Strategy):
         self._handed_out += len(batch)
         return batch
 
-    def tell(self, archs: Sequence[Arch], F: np.ndarray, G: np.ndarray) -> None:
+    def _tell(
+        self, archs: list[Arch], F: np.ndarray, G: np.ndarray, status: tuple[Status, ...]
+    ) -> None:
         if self._generation is None:
             return
+        # pymoo needs a value for every objective and constraint: a skipped candidate
+        # counts at its worst (error 1, accuracy 0); a failed one also breaks the extra
+        # constraint column (inf), so it loses every comparison.
+        F, G = worst_case(self.problem, F, G, status)
         pending = {i for i in range(len(self._archs)) if i not in self._F}
         for arch, f, g in zip(archs, F, G, strict=True):
             for i in sorted(pending):
                 if self._archs[i] == arch:
-                    self._F[i], self._G[i] = np.asarray(f, float), np.asarray(g, float)
+                    self._F[i], self._G[i] = f, g
                     pending.discard(i)
                     break
         if pending:
@@ -144,9 +151,10 @@ class NSGA2Search(Strategy):
         from pymoo.problems.static import StaticProblem
 
         order = range(len(self._archs))
-        values: dict[str, np.ndarray] = {"F": np.array([self._F[i] for i in order])}
-        if self.problem.n_constraints:
-            values["G"] = np.array([self._G[i] for i in order])
+        values = {
+            "F": np.array([self._F[i] for i in order]),
+            "G": np.array([self._G[i] for i in order]),
+        }
         # pymoo's documented ask/tell pattern: a static problem hands over the values we
         # measured, and pymoo derives the constraint violation (CV) and feasibility itself.
         Evaluator().eval(StaticProblem(self._pymoo_problem, **values), self._generation)

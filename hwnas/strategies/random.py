@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
 from hwnas.spaces.base import Arch
-from hwnas.strategies.base import Strategy, register_strategy
+from hwnas.strategies.base import Status, Strategy, register_strategy
 
 
 @register_strategy("random")
@@ -30,5 +28,7 @@ class RandomSearch(Strategy):
                 archs.append(arch)
         return archs
 
-    def tell(self, archs: Sequence[Arch], F: np.ndarray, G: np.ndarray) -> None:
+    def _tell(
+        self, archs: list[Arch], F: np.ndarray, G: np.ndarray, status: tuple[Status, ...]
+    ) -> None:
         self._seen.update(archs)

@@ -8,9 +8,9 @@ import torch
 
 from hwnas.errors import ArchError, ConfigError
 from hwnas.nn import build_model
-from hwnas.nn.mbconv import plan_strides
 from hwnas.onnx_export import export_onnx, onnx_parity
 from hwnas.spaces import MBConvSpace, SearchSpace, create_space
+from hwnas.spaces.mbconv import plan_strides
 
 from ..conftest import SMALL_SHAPES, make_realistic
 

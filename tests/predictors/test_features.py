@@ -97,7 +97,7 @@ def _module_kinds(model) -> dict[str, int]:  # type: ignore[no-untyped-def]
     """Operator kinds of a built model from its modules (named as ``count_layers`` does)."""
     from torch import nn
 
-    from hwnas.nn.mbconv import SqueezeExcite
+    from hwnas.spaces.mbconv.model import SqueezeExcite
 
     se_convs = {
         id(c) for m in model.modules() if isinstance(m, SqueezeExcite) for c in m.children()

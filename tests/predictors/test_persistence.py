@@ -10,17 +10,19 @@ import numpy as np
 import pytest
 
 from hwnas.errors import HwnasError
-from hwnas.predictors import LatencyPredictor, default_predictor_path, load_predictor
+from hwnas.predictors import LatencyPredictor, default_predictor_path, list_models, load_predictor
+from hwnas.predictors.models import MODELS
 
 
-@pytest.mark.parametrize("model", ["linear-macs", "lut", "gbr", "mlp"])
+@pytest.mark.parametrize("model", list_models())
 def test_round_trip_gives_identical_predictions(records, tmp_path, model) -> None:
     predictor = LatencyPredictor(model=model).fit(records[:100])
     path = predictor.save(tmp_path / "p.json")
     data = json.loads(path.read_text())
     assert data["format"] == "hwnas-predictor" and data["kind"] == "latency"
     assert data["space"]["name"] == "nb201" and data["device"]["id"] == predictor.device_id_
-    assert data["model"]["encoding"] == ("skops" if model in ("gbr", "mlp") else "json")
+    assert data["model"]["encoding"] == MODELS.create(model).encoding
+    assert data["model"]["encoding"] == ("json" if model in ("linear-macs", "lut") else "skops")
     loaded = LatencyPredictor.load(path)
     archs = [r.arch for r in records]
     np.testing.assert_array_equal(loaded.predict(archs), predictor.predict(archs))
@@ -103,6 +105,9 @@ def test_refuses_edited_or_broken_files(gbr_file, tmp_path) -> None:
     path.write_text(json.dumps(dict(data, kind="transfer")))
     with pytest.raises(HwnasError, match="kind: expected 'latency'"):
         LatencyPredictor.load(path)
+    path.write_text(json.dumps(dict(data, kind="oracle")))
+    with pytest.raises(HwnasError, match="kind: expected one of latency, transfer, got 'oracle'"):
+        load_predictor(path)
     with pytest.raises(HwnasError, match="no such file"):
         LatencyPredictor.load(tmp_path / "missing.json")
 

@@ -136,3 +136,17 @@ def test_fingerprint_validates_arguments() -> None:
         device_fingerprint(runtime, batch=0, input_shape=SHAPE)
     with pytest.raises(ConfigError, match="input_shape"):
         device_fingerprint(runtime, batch=1, input_shape=(3, 32))  # type: ignore[arg-type]
+
+
+def test_committed_profiles_keep_their_device_ids() -> None:
+    """Fields added for GPUs (OPTIONAL_LATENCY_FIELDS) leave earlier CPU ids unchanged."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "profiles"
+    checked = 0
+    for path in sorted(root.glob("*/*.jsonl")):
+        record = json.loads(path.open().readline())
+        if "fingerprint" in record:
+            assert device_id(record["fingerprint"]) == record["device_id"] == path.parent.name
+            checked += 1
+    assert checked >= 1

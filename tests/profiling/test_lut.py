@@ -14,7 +14,7 @@ from hwnas.predictors import LatencyPredictor
 from hwnas.predictors.features import BlockLutBlock, FeatureContext, FeatureSpec
 from hwnas.profiling import create_runtime
 from hwnas.profiling.fingerprint import device_id
-from hwnas.profiling.lut import all_blocks, arch_blocks, lut_feature_block, measure_lut, read_lut
+from hwnas.profiling.lut import lut_feature_block, measure_lut, read_lut
 from hwnas.spaces import create_space
 from tests.predictors.synthetic import synthetic_fingerprint, synthetic_record
 
@@ -37,24 +37,29 @@ TINY = {
 @pytest.mark.parametrize("shape", [(1, 8, 8), (3, 32, 32), (3, 224, 224), (3, 17, 23)])
 def test_the_table_covers_every_block_and_the_blocks_chain(shape, rng) -> None:
     space = create_space("mbconv")
-    keys = {spec.key for spec in all_blocks(space, shape)}
-    assert len(keys) == len(all_blocks(space, shape))
+    keys = {spec.key for spec in space.table_blocks(shape)}
+    assert len(keys) == len(space.table_blocks(shape))
     for _ in range(20):
         arch = space.sample(rng)
-        blocks = arch_blocks(space, arch, shape)
+        blocks = space.arch_table_blocks(arch, shape)
         assert {b.key for b in blocks} <= keys
         assert len(blocks) == 2 + sum(len(stage.blocks) for stage in arch.stages)
     # Each block's input is the previous block's output (run the smallest network).
     x = torch.zeros(1, *shape)
     with torch.no_grad():
-        for spec in arch_blocks(space, space.smallest(), shape)[:-1]:
+        for spec in space.arch_table_blocks(space.smallest(), shape)[:-1]:
             assert tuple(x.shape[1:]) == spec.input_shape, spec.key
             x = spec.module(10).eval()(x)
 
 
-def test_lut_is_for_mbconv_only() -> None:
-    with pytest.raises(ConfigError, match="space: expected mbconv"):
-        all_blocks(create_space("nb201"), (3, 32, 32))
+def test_a_space_without_a_block_table_is_refused_by_name(tmp_path) -> None:
+    nb201 = create_space("nb201")
+    assert nb201.table_blocks((3, 32, 32)) is None
+    with pytest.raises(ConfigError, match="space: expected a space with a block lookup table"):
+        nb201.arch_table_blocks(nb201.largest(), (3, 32, 32))
+    runtime = create_runtime("onnxruntime-cpu", threads=1)
+    with pytest.raises(ConfigError, match="space: expected a space with a block lookup table"):
+        measure_lut(nb201, runtime, input_shape=(3, 32, 32), num_classes=10, root=tmp_path)
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +75,7 @@ def measured(tmp_path_factory):
 
 def test_measure_lut_writes_every_block_once_and_resumes(measured) -> None:
     space, runtime, root, run = measured
-    specs = all_blocks(space, (1, 8, 8))
+    specs = space.table_blocks((1, 8, 8))
     assert run.measured == run.total == len(specs) and run.skipped == 0
     assert run.path.name == f"{space.file_stem}-lut.jsonl"
     table = read_lut(run.path)
@@ -124,7 +129,7 @@ def test_block_lut_feature_is_the_sum_and_persists(measured, tmp_path) -> None:
     context = FeatureContext(space, (1, 8, 8), 10)
     spec = FeatureSpec(["costs", block])
     lut_ms = spec.matrix(context, archs)[:, -1]
-    expected = [sum(table[b.key] for b in arch_blocks(space, a, (1, 8, 8))) for a in archs]
+    expected = [sum(table[b.key] for b in space.arch_table_blocks(a, (1, 8, 8))) for a in archs]
     np.testing.assert_allclose(lut_ms, expected)
     # A device whose latency is 0.01 ms + 1.2 x the table sum: lut recovers it exactly.
     fp = {**synthetic_fingerprint("lut-device"), "input_shape": [1, 8, 8]}
@@ -145,7 +150,7 @@ def test_block_lut_feature_is_the_sum_and_persists(measured, tmp_path) -> None:
 def test_profile_cli_lut_errors(capsys, tmp_path) -> None:
     args = ["profile", "--space", "nb201", "--lut", "--input-shape", "3,32,32", "--classes", "10"]
     assert main([*args, "--out-dir", str(tmp_path)]) == 2
-    assert "space: expected mbconv" in capsys.readouterr().err
+    assert "space: expected a space with a block lookup table" in capsys.readouterr().err
     assert main(["profile", "--space", "mbconv", "--input-shape", "1,8,8", "--classes", "10"]) == 2
     assert "-n: expected -n N (sample N architectures), --archs FILE or --lut" in (
         capsys.readouterr().err

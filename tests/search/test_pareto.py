@@ -38,7 +38,7 @@ def _candidate(name: str, error: float, latency: float, status: str = "done"):  
 
 def test_ranked_selection_fills_from_the_next_fronts() -> None:
     from hwnas.objectives import parse_budget
-    from hwnas.search import ranked_selection
+    from hwnas.pareto import ranked_selection
 
     front = [_candidate("a", 0.01, 3.0), _candidate("b", 0.05, 1.0)]
     second = [_candidate("c", 0.02, 3.5), _candidate("d", 0.06, 1.5), _candidate("e", 0.055, 2.5)]
@@ -58,7 +58,7 @@ def test_ranked_selection_fills_from_the_next_fronts() -> None:
 
 
 def test_ranked_selection_keeps_one_candidate_per_network() -> None:
-    from hwnas.search import ranked_selection
+    from hwnas.pareto import ranked_selection
 
     # "a" and "a2" build the same network (same key): only the better estimate counts, and
     # the next distinct network takes the freed place.

@@ -12,7 +12,7 @@ from hwnas.objectives import parse_budget
 from hwnas.search import CheapMetrics, run_search
 from hwnas.spaces import NB201Space
 from hwnas.store import RunStore
-from hwnas.strategies import Problem, create_strategy, list_strategies
+from hwnas.strategies import Problem, Status, create_strategy, list_strategies
 
 from .toy import SMALL, ToyEvaluator
 
@@ -35,7 +35,7 @@ def test_each_strategy_finds_the_known_optimum_of_a_toy_problem(name: str) -> No
     for _ in range(25):
         archs = strategy.ask(10)
         F = np.array([[row["macs"]] for row in cheap(archs)])
-        strategy.tell(archs, F, np.zeros((len(archs), 0)))
+        strategy.tell(archs, F, np.zeros((len(archs), 0)), [Status.EVALUATED] * len(archs))
         best = min(best, F.min())
     assert best == cheap([space.smallest()])[0]["macs"]
 
@@ -118,3 +118,30 @@ def test_budgets_are_constraints_and_cheap_violations_are_not_evaluated(tmp_path
     assert result.pareto
     for c in result.pareto:
         assert c.metrics["macs"] <= 60e6 and c.metrics["accuracy"] >= 0.5
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "field"),
+    [
+        ("nsga2", {"population": 1}, "strategy.population"),
+        ("nsga2", {"population": 20.0}, "strategy.population"),
+        ("nsga2", {"mutation_prob": 1.5}, "strategy.mutation_prob"),
+        ("nsga2", {"offspring": 0}, "strategy.offspring"),
+        ("evolution", {"sample": 30}, "strategy.sample"),
+        ("evolution", {"population": True}, "strategy.population"),
+        ("surrogate-ehvi", {"initial": 1}, "strategy.initial"),
+        ("surrogate-ehvi", {"transform": "sqrt"}, "strategy.transform"),
+        ("surrogate-ehvi", {"cheap_features": 1}, "strategy.cheap_features"),
+    ],
+)
+def test_bad_options_name_the_field(name: str, options: dict, field: str) -> None:
+    with pytest.raises(ConfigError, match=rf"^{field}: expected"):
+        create_strategy(name, **options)
+
+
+def test_unknown_options_are_type_errors_and_good_ones_are_stored() -> None:
+    with pytest.raises(TypeError, match="populaton"):
+        create_strategy("nsga2", populaton=8)
+    strategy = create_strategy("surrogate-ehvi", kappa=1, pond=0.5, initial=4)
+    assert (strategy.kappa, strategy.pond, strategy.initial) == (1.0, 0.5, 4)
+    assert isinstance(strategy.kappa, float)

@@ -15,13 +15,8 @@ from hwnas.pareto import hypervolume, pareto_mask
 from hwnas.search import CheapMetrics, run_search
 from hwnas.spaces import NB201Space
 from hwnas.store import RunStore
-from hwnas.strategies import Problem, create_strategy, list_strategies
-from hwnas.strategies.surrogate_ehvi import (
-    CategoricalGP,
-    ehvi_2d,
-    nb201_effective_encoding,
-    pond_2d,
-)
+from hwnas.strategies import Problem, Status, create_strategy, list_strategies
+from hwnas.strategies.surrogate import CategoricalGP, ehvi_2d, pond_2d
 
 from .toy import SMALL, ToyEvaluator
 
@@ -83,7 +78,7 @@ def test_other_problems_single_objective_constraints_and_sampled_pools() -> None
         return F, G
 
     strategy = create_strategy("surrogate-ehvi", pool=10, initial=5)
-    strategy.setup(Problem(space, ("error",), n_constraints=1, cheap=cheap_values), seed=0)
+    strategy.setup(Problem(space, ("error",), budgets=(budget,), cheap=cheap_values), seed=0)
     seen = set()
     for _ in range(4):
         archs = strategy.ask(5)
@@ -92,7 +87,8 @@ def test_other_problems_single_objective_constraints_and_sampled_pools() -> None
         macs = np.array([r["macs"] for r in cheap(archs)])
         assert np.all(macs <= 275000)
         F = np.array([[1.0 - (m % 997) / 997] for m in macs])
-        strategy.tell(archs, F, np.array([[budget.violation(m)] for m in macs]))
+        G = np.array([[budget.violation(m)] for m in macs])
+        strategy.tell(archs, F, G, [Status.EVALUATED] * len(archs))
 
 
 def test_ehvi_2d_is_the_hypervolume_gain_when_certain_and_positive_when_not() -> None:
@@ -179,14 +175,14 @@ def test_pond_picks_find_more_of_the_true_front() -> None:
             strategy = create_strategy(
                 "surrogate-ehvi", pond=pond, pond_after=40, cheap_noise=0.0, initial=10
             )
-            problem = Problem(space, ("error", "latency_ms"), n_constraints=0, cheap=cheap)
+            problem = Problem(space, ("error", "latency_ms"), cheap=cheap)
             strategy.setup(problem, seed=seed)
             queried: list = []
             while len(queried) < 200:
                 batch = strategy.ask(10)
                 queried += batch
                 F = np.array([_learnable_toy(a) for a in batch])
-                strategy.tell(batch, F, np.zeros((len(batch), 0)))
+                strategy.tell(batch, F, np.zeros((len(batch), 0)), [Status.EVALUATED] * len(batch))
             hits.append(len(true_front & set(queried)))
         found[pond] = np.mean(hits)
     assert found[1.0] >= found[0.0] + 3
@@ -204,13 +200,51 @@ def test_gp_interpolates_and_is_uncertain_away_from_data() -> None:
     assert far.mean() > std.mean()
 
 
-def test_nb201_effective_encoding_prunes_what_cannot_reach_the_output() -> None:
+class _SpyNB201(NB201Space):
+    """nb201 whose surrogate encoding is recorded and keeps only the first gene."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.surrogate_calls = 0
+
+    def surrogate_encode(self, arch):  # type: ignore[no-untyped-def]
+        self.surrogate_calls += 1
+        return (self.encode(arch)[0], 0, 0, 0, 0, 0)
+
+
+def _asked_with_encoding(encoding: str) -> tuple[list, int]:
+    space = _SpyNB201()
+
+    def cheap(batch):
+        return np.array([[np.nan, _learnable_toy(a)[1]] for a in batch]), np.zeros((len(batch), 0))
+
+    strategy = create_strategy("surrogate-ehvi", encoding=encoding, initial=6, cheap_noise=0.0)
+    strategy.setup(Problem(space, ("error", "latency_ms"), cheap=cheap), seed=0)
+    asked: list = []
+    for _ in range(3):
+        batch = strategy.ask(6)
+        asked += batch
+        F = np.array([_learnable_toy(a) for a in batch])
+        strategy.tell(batch, F, np.zeros((len(batch), 0)), [Status.EVALUATED] * len(batch))
+    return asked, space.surrogate_calls
+
+
+def test_auto_encoding_reads_the_spaces_surrogate_encoding_and_space_does_not() -> None:
+    auto, auto_calls = _asked_with_encoding("auto")
+    plain, plain_calls = _asked_with_encoding("space")
+    assert auto_calls > 0 and plain_calls == 0
+    assert auto[:6] == plain[:6]  # the initial design reads no model
+    assert auto != plain  # the model's input differs, and so do its picks
+
+
+def test_nb201_surrogate_encoding_prunes_what_cannot_reach_the_output() -> None:
+    """What ``auto`` reads on nb201 (moved from the strategy to ``NB201Space``)."""
     space = NB201Space()
     # Node 1 gets nothing (edge 1<-0 is none): the convolutions leaving it compute nothing.
     arch = space.parse(
         "|none~0|+|nor_conv_1x1~0|nor_conv_3x3~1|+|nor_conv_1x1~0|skip_connect~1|none~2|"
     )
-    pruned = space.decode(nb201_effective_encoding(space, arch))
+    pruned = space.decode(space.surrogate_encode(arch))
     assert str(pruned) == "|none~0|+|none~0|none~1|+|nor_conv_1x1~0|none~1|none~2|"
     dense = space.largest()
-    assert nb201_effective_encoding(space, dense) == space.encode(dense)
+    assert space.surrogate_encode(dense) == space.encode(dense)

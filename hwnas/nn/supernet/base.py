@@ -105,7 +105,7 @@ def build_supernet(
     """Build the supernet of ``space`` for ``input_shape`` and ``num_classes``.
 
     Args:
-        space: The search space (``mbconv`` or ``nb201``).
+        space: The search space (one that has a supernet: :meth:`SearchSpace.build_supernet`).
         input_shape: ``(C, H, W)`` of one input sample.
         num_classes: Number of classes (output logits).
         seed: Seeds weight initialisation (the global random state is then left
@@ -116,18 +116,10 @@ def build_supernet(
 
     Raises:
         ConfigError: ``input_shape`` or ``num_classes`` is invalid.
-        ArchError: The space has no supernet.
+        ConfigError: The space has no supernet.
     """
     shape = check_input_shape(input_shape, num_classes)
-    if space.name not in ("mbconv", "nb201"):
-        raise ArchError(f"no supernet for space {space.name!r} (supported: mbconv, nb201)")
     with torch.random.fork_rng(devices=[], enabled=seed is not None):
         if seed is not None:
             torch.manual_seed(seed)
-        if space.name == "mbconv":
-            from hwnas.nn.supernet.mbconv import MBConvSupernet
-
-            return MBConvSupernet(space, shape, int(num_classes))  # type: ignore[arg-type]
-        from hwnas.nn.supernet.nb201 import NB201Supernet
-
-        return NB201Supernet(space, shape, int(num_classes))  # type: ignore[arg-type]
+        return space.build_supernet(shape, int(num_classes))

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hwnas.nn.mbconv import make_divisible
+from hwnas.spaces.base import make_divisible
 
 
 class DynamicConv2d(nn.Conv2d):
@@ -107,7 +107,7 @@ class DynamicBatchNorm2d(nn.BatchNorm2d):
 class DynamicSqueezeExcite(nn.Module):
     """Squeeze-excite over the input's channels (hidden width ``make_divisible(C / 4)``).
 
-    Matches :class:`hwnas.nn.mbconv.SqueezeExcite` for every active channel count.
+    Matches :class:`hwnas.spaces.mbconv.model.SqueezeExcite` for every active channel count.
     """
 
     def __init__(self, max_channels: int, reduction: int = 4) -> None:
@@ -162,7 +162,7 @@ def copy_bn(src: nn.BatchNorm2d, dst: nn.BatchNorm2d) -> None:
 
 @torch.no_grad()
 def copy_se(src: DynamicSqueezeExcite, dst: nn.Module, channels: int) -> None:
-    """Copy the active slice of ``src`` into a :class:`hwnas.nn.mbconv.SqueezeExcite`."""
+    """Copy the active slice of ``src`` into a :class:`hwnas.spaces.mbconv.model.SqueezeExcite`."""
     hidden = src.hidden(channels)
     copy_conv(src.reduce, dst.reduce, channels, hidden)  # type: ignore[arg-type]
     copy_conv(src.expand, dst.expand, hidden, channels)  # type: ignore[arg-type]

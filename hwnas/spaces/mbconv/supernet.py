@@ -11,21 +11,12 @@ by every subnet.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hwnas.nn.mbconv import (
-    ConvBNAct,
-    MBConvBlock,
-    MBConvNet,
-    init_weights,
-    make_divisible,
-    plan_strides,
-    stage_channels,
-)
 from hwnas.nn.supernet.base import Supernet
 from hwnas.nn.supernet.dynamic import (
     DynamicBatchNorm2d,
@@ -35,8 +26,12 @@ from hwnas.nn.supernet.dynamic import (
     copy_conv,
     copy_se,
 )
-from hwnas.spaces.base import Arch
-from hwnas.spaces.mbconv import MBBlock, MBConvArch, MBConvSpace, MBStage
+from hwnas.spaces.base import Arch, make_divisible
+from hwnas.spaces.mbconv.arch import MBBlock, MBConvArch, MBStage, plan_strides, stage_channels
+from hwnas.spaces.mbconv.model import ConvBNAct, MBConvBlock, MBConvNet, init_weights
+
+if TYPE_CHECKING:
+    from hwnas.spaces.mbconv.space import MBConvSpace
 
 Activation = Callable[[torch.Tensor], torch.Tensor]
 ACTIVATIONS: dict[str, Activation] = {"relu": F.relu, "hswish": F.hardswish}
@@ -121,7 +116,8 @@ class MBConvSupernet(Supernet):
         space: The ``mbconv`` space.
         input_shape: ``(C, H, W)`` of one input; sets the stride plan.
         num_classes: Number of output logits.
-        dropout: Dropout before the classifier (as in :class:`~hwnas.nn.mbconv.MBConvNet`).
+        dropout: Dropout before the classifier (as in
+            :class:`~hwnas.spaces.mbconv.model.MBConvNet`).
     """
 
     space: MBConvSpace

@@ -8,12 +8,16 @@ classifier: the network the NAS-Bench-201 accuracies and costs were measured on.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from hwnas.nn.build import HwnasNet
-from hwnas.spaces.nb201 import EDGES, NB201Arch, NB201Space
+from hwnas.spaces.nb201.arch import EDGES, NB201Arch
+
+if TYPE_CHECKING:
+    from hwnas.spaces.nb201.space import NB201Space
 
 
 class ReLUConvBN(nn.Sequential):
@@ -128,10 +132,3 @@ class NB201Net(HwnasNet):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.lastact(self.cells(self.stem(x)))
         return self.classifier(torch.flatten(self.pool(x), 1))
-
-
-def build_nb201(
-    space: NB201Space, arch: NB201Arch, input_shape: tuple[int, int, int], num_classes: int
-) -> NB201Net:
-    """Build the NAS-Bench-201 network of ``arch``."""
-    return NB201Net(space, arch, input_shape, num_classes)

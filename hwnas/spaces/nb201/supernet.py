@@ -7,13 +7,18 @@ BN-ReLU and the classifier are shared by every subnet.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 
-from hwnas.nn.nb201 import Cell, NB201Net, ResidualReduction, make_op, nb201_skeleton
 from hwnas.nn.supernet.base import Supernet
 from hwnas.spaces.base import Arch
-from hwnas.spaces.nb201 import EDGES, OPS, NB201Arch, NB201Space
+from hwnas.spaces.nb201.arch import EDGES, OPS, NB201Arch
+from hwnas.spaces.nb201.model import Cell, NB201Net, ResidualReduction, make_op, nb201_skeleton
+
+if TYPE_CHECKING:
+    from hwnas.spaces.nb201.space import NB201Space
 
 
 class OneShotCell(nn.Module):

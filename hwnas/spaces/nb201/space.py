@@ -15,46 +15,18 @@ import csv
 import functools
 import gzip
 from collections.abc import Sequence
-from dataclasses import dataclass
 from importlib import resources
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from hwnas.errors import ArchError
 from hwnas.spaces.base import Arch, SearchSpace
+from hwnas.spaces.nb201.arch import EDGES, OPS, NB201Arch
 from hwnas.spaces.registry import register_space
 
-OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
-#: (target node, source node) of each edge, in the order of the official string.
-EDGES: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
-
-
-@dataclass(frozen=True)
-class NB201Arch(Arch):
-    """A NAS-Bench-201 cell: the operation on each of the 6 edges, in :data:`EDGES` order."""
-
-    space_name: ClassVar[str] = "nb201"
-    ops: tuple[str, ...]
-
-    def __post_init__(self) -> None:
-        if len(self.ops) != len(EDGES) or any(op not in OPS for op in self.ops):
-            raise ArchError(
-                f"nb201 ops: expected {len(EDGES)} operations from {OPS}, got {self.ops!r}"
-            )
-
-    def __str__(self) -> str:
-        nodes = []
-        k = 0
-        for target in range(1, 4):
-            edges = []
-            for source in range(target):
-                edges.append(f"{self.ops[k]}~{source}")
-                k += 1
-            nodes.append("|" + "|".join(edges) + "|")
-        return "+".join(nodes)
-
-    def edge(self, target: int, source: int) -> str:
-        """The operation on the edge from node ``source`` to node ``target``."""
-        return self.ops[EDGES.index((target, source))]
+if TYPE_CHECKING:
+    from hwnas.costs import Layer
+    from hwnas.nn.build import HwnasNet
+    from hwnas.nn.supernet.base import Supernet
 
 
 @functools.lru_cache(maxsize=1)
@@ -87,6 +59,29 @@ class NB201Space(SearchSpace):
     @property
     def n_choices(self) -> tuple[int, ...]:
         return (len(OPS),) * len(EDGES)
+
+    def surrogate_encode(self, arch: Arch) -> tuple[int, ...]:
+        """The encoding with every operation that cannot affect the output set to ``none``.
+
+        An edge matters only when its operation is not ``none``, its source node is
+        reachable from the input and its target node reaches the output through such
+        edges; the others compute nothing that reaches the output (their accuracy is that
+        of the pruned cell).
+        """
+        code = self.encode(arch)
+        live = [c != 0 for c in code]  # operation 0 is ``none``
+        forward = {0}
+        for target in (1, 2, 3):
+            if any(live[k] and s in forward for k, (t, s) in enumerate(EDGES) if t == target):
+                forward.add(target)
+        backward = {3}
+        for source in (2, 1, 0):
+            if any(live[k] and t in backward for k, (t, s) in enumerate(EDGES) if s == source):
+                backward.add(source)
+        return tuple(
+            c if live[k] and EDGES[k][1] in forward and EDGES[k][0] in backward else 0
+            for k, c in enumerate(code)
+        )
 
     def encode(self, arch: Arch) -> tuple[int, ...]:
         arch = self._check(arch)
@@ -132,6 +127,28 @@ class NB201Space(SearchSpace):
     def largest(self) -> NB201Arch:
         """The most expensive cell (3x3 convolutions on every edge)."""
         return NB201Arch(("nor_conv_3x3",) * len(EDGES))
+
+    # -- the plugin bundle ------------------------------------------------------------------
+    def build(self, arch: Arch, input_shape: tuple[int, int, int], num_classes: int) -> HwnasNet:
+        from hwnas.spaces.nb201.model import NB201Net
+
+        return NB201Net(self, self._check(arch), input_shape, num_classes)
+
+    def layers(
+        self, arch: Arch, input_shape: tuple[int, int, int], num_classes: int
+    ) -> list[Layer]:
+        from hwnas.spaces.nb201.layers import nb201_layers
+
+        return nb201_layers(self, self._check(arch), input_shape, num_classes)
+
+    def build_supernet(self, input_shape: tuple[int, int, int], num_classes: int) -> Supernet:
+        from hwnas.spaces.nb201.supernet import NB201Supernet
+
+        return NB201Supernet(self, input_shape, num_classes)
+
+    def describe(self, arch: Arch) -> dict[str, Any]:
+        """The official benchmark index (``nb201_index``)."""
+        return {"nb201_index": self.index(arch)}
 
     # -- the official benchmark index ----------------------------------------------------
     def index(self, arch: Arch) -> int:

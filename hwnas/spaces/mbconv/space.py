@@ -21,54 +21,20 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from hwnas.errors import ArchError
 from hwnas.spaces.base import Arch, SearchSpace
+from hwnas.spaces.mbconv.arch import MBBlock, MBConvArch, MBStage, stage_channels
 from hwnas.spaces.registry import register_space
 
-
-@dataclass(frozen=True)
-class MBBlock:
-    """One inverted-residual block: depthwise kernel size and expand ratio."""
-
-    kernel: int
-    expand: int
-
-    def __str__(self) -> str:
-        return f"k{self.kernel}e{self.expand}"
-
-
-@dataclass(frozen=True)
-class MBStage:
-    """One stage: width multiplier, activation, squeeze-excite and its blocks."""
-
-    width: float
-    act: str
-    se: bool
-    blocks: tuple[MBBlock, ...]
-
-    def __str__(self) -> str:
-        head = f"w{self.width:g}-{self.act}" + ("-se" if self.se else "")
-        return head + ":" + ",".join(str(b) for b in self.blocks)
-
-
-@dataclass(frozen=True)
-class MBConvArch(Arch):
-    """An ``mbconv`` architecture: one :class:`MBStage` per stage."""
-
-    space_name: ClassVar[str] = "mbconv"
-    stages: tuple[MBStage, ...]
-
-    def __str__(self) -> str:
-        return "|".join(str(s) for s in self.stages)
-
-    @property
-    def depth(self) -> int:
-        """The total number of MBConv blocks."""
-        return sum(len(s.blocks) for s in self.stages)
-
+if TYPE_CHECKING:
+    from hwnas.costs import Layer
+    from hwnas.nn.build import HwnasNet
+    from hwnas.nn.supernet.base import Supernet
+    from hwnas.spaces.mbconv.blocks import BlockSpec
 
 _STAGE_RE = re.compile(r"^w(?P<width>[0-9.]+)-(?P<act>[a-z]+)(?P<se>-se)?:(?P<blocks>.+)$")
 _BLOCK_RE = re.compile(r"^k(?P<kernel>\d+)e(?P<expand>\d+)$")
@@ -295,6 +261,49 @@ class MBConvSpace(SearchSpace):
         stage = MBStage(min(self.widths), self.activations[0], min(self.se), (block,) * depth)
         return MBConvArch((stage,) * self.num_stages)
 
+    # -- the plugin bundle ------------------------------------------------------------------
+    def build(self, arch: Arch, input_shape: tuple[int, int, int], num_classes: int) -> HwnasNet:
+        from hwnas.spaces.mbconv.model import MBConvNet
+
+        return MBConvNet(self, self._check(arch), input_shape, num_classes)
+
+    def layers(
+        self, arch: Arch, input_shape: tuple[int, int, int], num_classes: int
+    ) -> list[Layer]:
+        from hwnas.spaces.mbconv.layers import mbconv_layers
+
+        return mbconv_layers(self, self._check(arch), input_shape, num_classes)
+
+    def build_supernet(self, input_shape: tuple[int, int, int], num_classes: int) -> Supernet:
+        from hwnas.spaces.mbconv.supernet import MBConvSupernet
+
+        return MBConvSupernet(self, input_shape, num_classes)
+
+    def table_blocks(self, input_shape: tuple[int, int, int]) -> list[BlockSpec]:
+        from hwnas.spaces.mbconv.blocks import all_blocks
+
+        return all_blocks(self, input_shape)
+
+    def arch_table_blocks(self, arch: Arch, input_shape: tuple[int, int, int]) -> list[BlockSpec]:
+        from hwnas.spaces.mbconv.blocks import arch_blocks
+
+        return arch_blocks(self, self._check(arch), input_shape)
+
+    def active_genes(self, encodings: np.ndarray) -> np.ndarray:
+        """Block slots beyond their stage's depth have no effect."""
+        encodings = np.asarray(encodings)
+        mask = np.ones(encodings.shape, dtype=bool)
+        depths = np.asarray(self.depths)
+        per_stage = self._stage_dims
+        for s in range(self.num_stages):
+            start = s * per_stage
+            depth = depths[encodings[:, start]]
+            for slot in range(self.max_depth):
+                off = slot >= depth
+                mask[off, start + 4 + 2 * slot] = False
+                mask[off, start + 5 + 2 * slot] = False
+        return mask
+
     def _check(self, arch: Arch) -> MBConvArch:
         if not isinstance(arch, MBConvArch):
             raise ArchError(f"expected an mbconv architecture, got {type(arch).__name__}")
@@ -310,45 +319,3 @@ def _positive_ints(field: str, values: Sequence[int]) -> tuple[int, ...]:
     if not out or min(out) < 1 or len(set(out)) != len(out):
         raise ArchError(f"{field}: expected distinct positive integers, got {values!r}")
     return out
-
-
-# -- geometry of the built models (used by builders and the closed-form cost counter) --
-#: Inputs at least this large (smaller side) get a stride-2 stem, as on ImageNet.
-STEM_STRIDE_MIN_SIZE = 64
-#: A stage keeps its stride 2 only while its input is at least this large (smaller side).
-STAGE_STRIDE_MIN_SIZE = 4
-
-
-def make_divisible(value: float, divisor: int = 8) -> int:
-    """``value`` rounded to the nearest multiple of ``divisor`` (never below 90 % of it)."""
-    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
-    if rounded < 0.9 * value:
-        rounded += divisor
-    return rounded
-
-
-def plan_strides(space: MBConvSpace, height: int, width: int) -> tuple[int, list[int]]:
-    """The stem stride and each stage's stride for an input of ``height`` x ``width``.
-
-    The stem downsamples only inputs of at least :data:`STEM_STRIDE_MIN_SIZE` pixels; a
-    stage with stride 2 keeps it only while its input is at least
-    :data:`STAGE_STRIDE_MIN_SIZE` pixels, so no feature map shrinks below 2x2 through a
-    stride (and never below 1x1). 8x8 digits run at 8-4-2, 32x32 images at 32-16-8-4-2
-    and 224x224 images at 112-56-28-14-7, as in MobileNetV3.
-    """
-    size = min(height, width)
-    stem = 2 if size >= STEM_STRIDE_MIN_SIZE else 1
-    size = -(-size // stem)
-    strides = []
-    for stride in space.stage_strides:
-        if stride == 2 and size >= STAGE_STRIDE_MIN_SIZE:
-            strides.append(2)
-            size = -(-size // 2)
-        else:
-            strides.append(1)
-    return stem, strides
-
-
-def stage_channels(stage: MBStage, base: int) -> int:
-    """Output channels of a stage: its base channels times its width, divisible by 8."""
-    return make_divisible(base * stage.width)

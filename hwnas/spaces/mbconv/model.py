@@ -1,24 +1,22 @@
 """Models of the ``mbconv`` space: stem, stages of MBConv blocks, head.
 
 Strides adapt to the input so that one space serves 8x8 digits and 224x224 images alike
-(:func:`plan_strides`).
+(:func:`hwnas.spaces.mbconv.arch.plan_strides`).
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from hwnas.nn.build import HwnasNet
-from hwnas.spaces.mbconv import (  # noqa: F401  (re-exported: the space geometry)
-    STAGE_STRIDE_MIN_SIZE,
-    STEM_STRIDE_MIN_SIZE,
-    MBConvArch,
-    MBConvSpace,
-    make_divisible,
-    plan_strides,
-    stage_channels,
-)
+from hwnas.spaces.base import make_divisible
+from hwnas.spaces.mbconv.arch import MBConvArch, plan_strides, stage_channels
+
+if TYPE_CHECKING:
+    from hwnas.spaces.mbconv.space import MBConvSpace
 
 
 def activation(name: str) -> nn.Module:
@@ -141,10 +139,3 @@ def init_weights(model: nn.Module) -> None:
         elif isinstance(m, nn.Linear):
             nn.init.normal_(m.weight, 0, 0.01)
             nn.init.zeros_(m.bias)
-
-
-def build_mbconv(
-    space: MBConvSpace, arch: MBConvArch, input_shape: tuple[int, int, int], num_classes: int
-) -> MBConvNet:
-    """Build the ``mbconv`` network of ``arch`` for ``input_shape`` and ``num_classes``."""
-    return MBConvNet(space, arch, input_shape, num_classes)

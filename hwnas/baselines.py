@@ -1,0 +1,254 @@
+"""Hand-designed networks trained, exported and measured beside a run's exported models.
+
+:func:`run_baselines` trains the classic networks of :mod:`hwnas.nn.handmade`
+(LeNet-5-like, a small MobileNetV2, ResNet-8) with the recipe and seed the run's export
+used, exports each to ONNX (checked, and compared with PyTorch like the exported models),
+measures it on the run's runtime with the same protocol, and writes
+``runs/<id>/export/baselines.json``; the report reads that file. Building, training,
+exporting and measuring each network are separate parts: one that fails (a network that
+cannot be built or exported for this input) is recorded with its error, and the others go on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hwnas.io import atomic_write_json
+from hwnas.parts import Parts
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from hwnas.data import Dataset
+    from hwnas.train import Recipe
+
+#: The hand-designed networks compared with every run, in report order.
+BASELINES = ("lenet5", "mobilenetv2", "resnet8")
+BASELINES_FILE = "baselines.json"
+#: The numbers of a row, ``None`` until the part that gives them has run.
+_FIELDS = (
+    "file",
+    "val_accuracy",
+    "test_accuracy",
+    "measured_latency_ms",
+    "macs",
+    "params",
+    "max_abs_diff",
+    "train_seconds",
+)
+
+
+def train_baselines(
+    dataset: Dataset,
+    recipe: Recipe,
+    out_dir: str | Path,
+    *,
+    seed: int = 0,
+    names: Sequence[str] = BASELINES,
+    runtime: Any = None,
+    batch: int = 1,
+    opset: int = 17,
+    protocol: Mapping[str, Any] | None = None,
+    parts: Parts | None = None,
+    progress: bool = False,
+) -> list[dict[str, Any]]:
+    """Build, train, export and measure each hand-designed network in ``names``.
+
+    Args:
+        dataset: The dataset (the test split is read once per network, for its report).
+        recipe: The training recipe.
+        out_dir: Where ``<name>.onnx`` files go.
+        seed: Seeds the weights and the training.
+        names: Networks of :data:`hwnas.nn.handmade.HANDMADE`.
+        runtime: Measure latency on this runtime; not measured when ``None``.
+        batch: The batch size latency is measured at.
+        opset: ONNX opset.
+        protocol: Keyword arguments of :func:`hwnas.profiling.protocol.measure`.
+        parts: Collects the failures (a fresh collection when ``None``).
+        progress: Show training progress on stderr.
+
+    Returns:
+        One row per network: ``name``, ``file`` (relative to ``out_dir``'s parent),
+        ``val_accuracy``, ``test_accuracy``, ``measured_latency_ms``, ``macs``, ``params``,
+        ``max_abs_diff``, ``train_seconds`` (``None`` where the part that gives it failed),
+        and ``error`` (the first failed part and its error, or ``None``).
+    """
+    parts = parts if parts is not None else Parts()
+    out = Path(out_dir)
+    rows = []
+    for name in names:
+        before = len(parts.failures)
+        row = _baseline(
+            name, dataset, recipe, out, seed, runtime, batch, opset, protocol or {}, parts, progress
+        )
+        failed = parts.failures[before:]
+        row["error"] = f"{failed[0].part}: {failed[0].error}" if failed else None
+        rows.append(row)
+    return rows
+
+
+def _baseline(
+    name: str,
+    dataset: Dataset,
+    recipe: Recipe,
+    out: Path,
+    seed: int,
+    runtime: Any,
+    batch: int,
+    opset: int,
+    protocol: Mapping[str, Any],
+    parts: Parts,
+    progress: bool,
+) -> dict[str, Any]:
+    from hwnas.export import PARITY_TOLERANCE, measure_latency_ms
+
+    shape = dataset.input_shape
+    row: dict[str, Any] = {"name": name, **dict.fromkeys(_FIELDS)}
+
+    def part(step: str, fn: Callable[[], Any]) -> Any:
+        return parts.attempt(f"baseline {name}: {step}", fn)
+
+    model = part("build", lambda: _build(name, shape, dataset.num_classes, seed))
+    if model is None:
+        return row
+    trained = part("train", lambda: _train(name, model, dataset, recipe, seed, progress))
+    if trained is None:
+        return row
+    row.update(trained)
+
+    def export() -> dict[str, Any]:
+        from hwnas.errors import HwnasError
+        from hwnas.onnx_export import export_onnx, onnx_parity
+
+        path = export_onnx(
+            model,
+            out / f"{name}.onnx",
+            shape,
+            opset=opset,
+            metadata={"hwnas.baseline": name, "hwnas.test_accuracy": f"{row['test_accuracy']:.6f}"},
+        )
+        diff = onnx_parity(model, path, dataset.val.x[:64])
+        if diff > PARITY_TOLERANCE:
+            raise HwnasError(
+                f"{path}: onnxruntime differs from PyTorch by {diff:.2e} (> {PARITY_TOLERANCE})"
+            )
+        return {"file": str(path.relative_to(out.parent)), "max_abs_diff": diff}
+
+    row.update(part("export", export) or {})
+    if runtime is not None:
+        row["measured_latency_ms"] = part(
+            "measure", lambda: measure_latency_ms(runtime, model.eval(), shape, batch, **protocol)
+        )
+    return row
+
+
+def _build(name: str, shape: tuple[int, int, int], classes: int, seed: int) -> nn.Module:
+    import torch
+
+    from hwnas.nn.handmade import build_handmade
+
+    # The weights depend on the seed only, never on the caller's random state.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build_handmade(name, shape, classes)
+
+
+def _train(
+    name: str, model: nn.Module, dataset: Dataset, recipe: Recipe, seed: int, progress: bool
+) -> dict[str, Any]:
+    from hwnas.costs import count_costs
+    from hwnas.train import evaluate, train_model
+
+    started = time.perf_counter()
+    result = train_model(model, dataset, recipe, seed=seed, progress=progress, description=name)
+    seconds = time.perf_counter() - started
+    test_accuracy, _ = evaluate(model, dataset.test)
+    costs = count_costs(model, dataset.input_shape)
+    return {
+        "val_accuracy": result.val_accuracy,
+        "test_accuracy": test_accuracy,
+        "macs": costs.macs,
+        "params": costs.params,
+        "train_seconds": round(seconds, 2),
+    }
+
+
+def run_baselines(
+    run_dir: str | Path,
+    *,
+    names: Sequence[str] = BASELINES,
+    epochs: int | None = None,
+    seed: int | None = None,
+    measure: bool = True,
+    protocol: Mapping[str, Any] | None = None,
+    progress: bool = False,
+    say: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Train, export and measure the hand-designed networks of ``run_dir``.
+
+    The recipe and seed are those of the run's export (``export/manifest.json``), so the
+    networks are trained exactly as the exported models were; before an export, the
+    config's export epochs and seed. Failed parts are recorded, never raised.
+
+    Args:
+        run_dir: A run folder (``runs/<id>``).
+        names: The networks (default: all of :data:`BASELINES`).
+        epochs: Training epochs (default: the export's).
+        seed: Training seed (default: the export's).
+        measure: Measure latency on the run's runtime (it must be available here).
+        protocol: Keyword arguments of :func:`hwnas.profiling.protocol.measure`.
+        progress: Show training progress on stderr.
+        say: Called with one line per failed part.
+
+    Returns:
+        What ``runs/<id>/export/baselines.json`` holds: ``recipe``, ``seed``,
+        ``measured_on``, ``baselines`` (the rows of :func:`train_baselines`) and
+        ``failures`` (``part`` and ``error`` of each failed part).
+
+    Raises:
+        HwnasError: A missing or corrupted run folder or manifest.
+    """
+    from hwnas.export import load_manifest, target_runtime
+    from hwnas.runs import open_run
+    from hwnas.train import Recipe
+
+    run = open_run(run_dir)
+    config, dataset = run.config, run.components.dataset
+    manifest = load_manifest(run.path)
+    if manifest is not None:
+        recipe = Recipe(**manifest["recipe"])
+        seed = manifest["seed"] if seed is None else seed
+    else:
+        recipe = Recipe(epochs=config.export.epochs) if config.export.epochs else Recipe()
+        seed = config.seed if seed is None else seed
+    if epochs is not None:
+        recipe = Recipe(**{**recipe.to_dict(), "epochs": epochs})
+    parts = Parts(say)
+    runtime = parts.attempt("latency runtime", lambda: target_runtime(config)) if measure else None
+    out_dir = run.path / "export"
+    rows = train_baselines(
+        dataset,
+        recipe,
+        out_dir / "baselines",
+        seed=seed,
+        names=names,
+        runtime=runtime,
+        batch=config.device.batch if config.device is not None else 1,
+        protocol=protocol,
+        parts=parts,
+        progress=progress,
+    )
+    data = {
+        "run": str(run.path),
+        "input_shape": list(dataset.input_shape),
+        "recipe": recipe.to_dict(),
+        "seed": seed,
+        "measured_on": None if runtime is None else runtime.name,
+        "baselines": rows,
+        "failures": parts.to_list(),
+    }
+    atomic_write_json(out_dir / BASELINES_FILE, data)
+    return data

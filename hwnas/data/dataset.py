@@ -1,0 +1,86 @@
+"""The in-memory dataset types: :class:`Split` and :class:`Dataset`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from hwnas.errors import DataError
+
+__all__ = ["Dataset", "Split"]
+
+
+@dataclass(frozen=True, eq=False)
+class Split:
+    """One split of a dataset.
+
+    Attributes:
+        x: Normalised images, float32 of shape ``(N, C, H, W)``.
+        y: Class labels, int64 of shape ``(N,)``.
+    """
+
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __post_init__(self) -> None:
+        if self.x.dim() != 4 or self.x.dtype != torch.float32:
+            raise DataError(f"Split.x: expected a float32 (N, C, H, W) tensor, got {self.x.dtype}")
+        if self.y.dim() != 1 or self.y.dtype != torch.int64:
+            raise DataError(f"Split.y: expected an int64 (N,) tensor, got {self.y.dtype}")
+        if len(self.x) != len(self.y):
+            raise DataError(f"Split: {len(self.x)} images but {len(self.y)} labels")
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """An in-memory image-classification dataset with fixed train / val / test splits.
+
+    Attributes:
+        name: ``"digits"`` or the file / folder path the data was read from.
+        train: The split models are trained on.
+        val: The split candidate architectures are compared on.
+        test: The held-out split; only final reporting reads it.
+        classes: Class names; the index of a name is its label.
+        mean: Per-channel mean subtracted from every split (computed on ``train``).
+        std: Per-channel standard deviation every split was divided by (from ``train``).
+        fingerprint: First 16 hex digits of a SHA-256 of the raw arrays of all splits and the
+            split settings: the same inputs give the same fingerprint.
+    """
+
+    name: str
+    train: Split
+    val: Split
+    test: Split
+    classes: tuple[str, ...]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    fingerprint: str
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """The shape ``(C, H, W)`` of one image."""
+        _, c, h, w = self.train.x.shape
+        return (int(c), int(h), int(w))
+
+    @property
+    def num_classes(self) -> int:
+        """The number of classes."""
+        return len(self.classes)
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-able description: name, shapes, classes, split sizes and fingerprint."""
+        return {
+            "name": self.name,
+            "input_shape": list(self.input_shape),
+            "num_classes": self.num_classes,
+            "classes": list(self.classes),
+            "sizes": {"train": len(self.train), "val": len(self.val), "test": len(self.test)},
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "fingerprint": self.fingerprint,
+        }

@@ -1,0 +1,118 @@
+""":func:`load_dataset`: from a spec to a split, normalised :class:`~hwnas.data.dataset.Dataset`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from hwnas.data.dataset import Dataset
+from hwnas.data.raw import RawData
+from hwnas.data.readers.base import (
+    PathReader,
+    accepted_sources,
+    builtin_reader,
+    detect_reader,
+    path_reader,
+)
+from hwnas.data.splits import build_dataset
+from hwnas.errors import ConfigError, DataError
+
+__all__ = ["load_dataset"]
+
+
+def load_dataset(
+    spec: str,
+    *,
+    seed: int = 0,
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.2,
+    image_size: tuple[int, int] | None = None,
+) -> Dataset:
+    """Load a dataset, split it and normalise it.
+
+    Args:
+        spec: ``"digits"``, a path (format detected) or ``FORMAT:PATH`` with FORMAT one of
+            ``npz``, ``imagefolder``, ``cifar10``, ``mnist`` (any registered reader; see
+            :mod:`hwnas.data.readers`).
+        seed: Fixes the stratified split: the same seed gives the same splits.
+        val_fraction: Size of the val split. When the source has its own test split, a
+            fraction of its train data; otherwise a fraction of all the data.
+        test_fraction: Size of the test split as a fraction of all the data; unused when the
+            source has its own test split.
+        image_size: ``(height, width)`` to resize every image to. Image folders default to
+            the size of their first image; other sources keep their size when ``None``.
+
+    Returns:
+        The dataset, with float32 normalised images and int64 labels.
+
+    Raises:
+        ConfigError: An argument is invalid.
+        DataError: The path is missing, of an unknown format or malformed, or a class has too
+            few samples for a stratified split.
+    """
+    spec_str = _check_args(spec, seed, val_fraction, test_fraction, image_size)
+    size = None if image_size is None else (int(image_size[0]), int(image_size[1]))
+    name, raw = _read(spec_str, size)
+    return build_dataset(name, raw, seed, float(val_fraction), float(test_fraction), size)
+
+
+def _check_args(
+    spec: object,
+    seed: object,
+    val_fraction: object,
+    test_fraction: object,
+    image_size: object,
+) -> str:
+    if isinstance(spec, os.PathLike):
+        spec = os.fspath(spec)
+    if not isinstance(spec, str) or not spec:
+        raise ConfigError("spec", f"a non-empty string: {accepted_sources()}", spec)
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or not 0 <= seed < 2**32:
+        raise ConfigError("seed", "an integer in 0..2**32-1", seed)
+    for field, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        ok = isinstance(value, (int, float, np.floating)) and not isinstance(value, bool)
+        if not ok or not 0.0 < float(value) < 1.0:  # type: ignore[arg-type]
+            raise ConfigError(field, "a number in the open interval (0, 1)", value)
+    total = float(val_fraction) + float(test_fraction)  # type: ignore[arg-type]
+    if total >= 1.0:
+        raise ConfigError("val_fraction + test_fraction", "a sum below 1", total)
+    if image_size is not None and not (
+        isinstance(image_size, (tuple, list))
+        and len(image_size) == 2
+        and all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0
+            for v in image_size
+        )
+    ):
+        raise ConfigError(
+            "image_size", "None or a (height, width) pair of positive integers", image_size
+        )
+    return spec
+
+
+def _read(spec: str, image_size: tuple[int, int] | None) -> tuple[str, RawData]:
+    """Resolve ``spec`` to a reader and read it: returns the dataset name and raw arrays.
+
+    A built-in dataset is named alone (``digits``); ``FORMAT:PATH`` forces a path format;
+    anything else is a path whose format its readers detect. ``digits:x`` is the path
+    ``digits:x``: only path formats take a prefix.
+    """
+    builtin = builtin_reader(spec)
+    if builtin is not None:
+        return spec, builtin.read(image_size)
+    reader: PathReader | None = None
+    path_str = spec
+    prefix, sep, rest = spec.partition(":")
+    named = path_reader(prefix) if sep else None
+    if named is not None:
+        reader, path_str = named, rest
+        if not path_str:
+            raise ConfigError("spec", f"a path after '{prefix}:'", spec)
+    path = Path(path_str).expanduser()
+    if not path.exists():
+        raise DataError(f"{path_str}: no such file or directory (expected {accepted_sources()})")
+    if reader is None:
+        reader = detect_reader(path)
+    return path_str, reader.read(path, image_size)

@@ -1,0 +1,193 @@
+"""The numbers of a report, read from a run folder: store, manifest and baselines.
+
+Nothing here trains or measures: :func:`gather` reads ``run.db``,
+``export/manifest.json`` and ``export/baselines.json`` (each as far as it exists), and
+:func:`report_data` turns them into ``report.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hwnas.errors import HwnasError
+
+#: The axis label of each cost objective.
+COST_LABELS = {"latency_ms": "latency (ms)", "macs": "MACs", "params": "parameters"}
+
+
+@dataclass
+class RunData:
+    """What a report shows, as read from the run folder.
+
+    Attributes:
+        path: The run folder.
+        config: The run's validated config.
+        objectives: The run's objectives; ``cost`` is the first that is not ``error``.
+        budgets: The budgets as written; ``search_budgets`` as the search applied them.
+        candidates: Every candidate of the store; ``done`` the evaluated ones and ``front``
+            the feasible non-dominated ones.
+        progress: The store's hypervolume progress rows.
+        versions: Library versions the run recorded.
+        device: The run's device id.
+        manifest: The export's manifest, ``None`` before an export.
+        baselines: ``export/baselines.json``, ``None`` when the baselines were not run.
+    """
+
+    path: Path
+    config: Any
+    objectives: tuple[str, ...]
+    cost: str
+    budgets: tuple[Any, ...]
+    search_budgets: tuple[Any, ...]
+    candidates: list[Any]
+    done: list[Any]
+    front: list[Any]
+    progress: list[dict[str, Any]]
+    versions: Any
+    device: str | None
+    manifest: dict[str, Any] | None
+    baselines: dict[str, Any] | None
+
+    @property
+    def models(self) -> list[dict[str, Any]]:
+        """The exported models (none before an export)."""
+        return self.manifest["models"] if self.manifest else []
+
+    def exported_point(self, model: dict[str, Any]) -> tuple[float, float] | None:
+        """``(test accuracy, cost)`` of an exported model as measured (predicted latency
+        where not measured), or ``None`` when it has no such cost."""
+        key = "measured_latency_ms" if self.cost == "latency_ms" else self.cost
+        x = model.get(key) if model.get(key) is not None else model.get("predicted_latency_ms")
+        return None if x is None else (float(model["test_accuracy"]), float(x))
+
+    def baseline_rows(self) -> list[dict[str, Any]]:
+        """The hand-designed networks of ``baselines.json``, each with ``dominated``:
+        whether an exported model has at least its test accuracy and at most its cost,
+        better in one (``None`` where the network has no accuracy or cost)."""
+        if self.baselines is None:
+            return []
+        exported = [p for p in map(self.exported_point, self.models) if p is not None]
+        rows = []
+        for b in self.baselines.get("baselines", []):
+            point = baseline_point(b, self.cost)
+            dominated = None if point is None else is_dominated(point, exported)
+            rows.append({**b, "dominated": dominated})
+        return rows
+
+
+def baseline_point(row: dict[str, Any], cost: str) -> tuple[float, float] | None:
+    """``(test accuracy, cost)`` of a hand-designed network, ``None`` where missing."""
+    x = row.get("measured_latency_ms" if cost == "latency_ms" else cost)
+    accuracy = row.get("test_accuracy")
+    return None if x is None or accuracy is None else (float(accuracy), float(x))
+
+
+def is_dominated(point: tuple[float, float], others: list[tuple[float, float]]) -> bool:
+    """Whether ``(accuracy, cost)`` is dominated by one of ``others`` (higher accuracy and
+    lower cost are better)."""
+    from hwnas.pareto import pareto_mask
+
+    if not others:
+        return False
+    F = np.array([(-a, x) for a, x in [point, *others]], dtype=float)
+    return not bool(pareto_mask(F)[0])
+
+
+def gather(run_dir: str | Path, *, baselines: bool = True) -> RunData:
+    """Read everything a report shows from ``run_dir``.
+
+    Args:
+        run_dir: A run folder (``runs/<id>``).
+        baselines: Read ``export/baselines.json`` (when present).
+
+    Raises:
+        HwnasError: A missing or corrupted run folder, manifest or baselines file, or a
+            run without any evaluated candidate.
+    """
+    from hwnas.baselines import BASELINES_FILE
+    from hwnas.export import load_manifest
+    from hwnas.pareto import pareto_front
+    from hwnas.runs import open_run
+
+    run = open_run(run_dir)
+    components = run.components
+    with run.store() as store:
+        candidates = store.candidates()
+        progress = store.progress()
+        versions = store.get_meta("versions")
+        device = store.get_meta("device_id")
+    if not candidates:
+        raise HwnasError(f"{run.path}: the run has no evaluated candidate to report")
+    objectives = tuple(components.objectives)
+    baselines_path = run.path / "export" / BASELINES_FILE
+    return RunData(
+        path=run.path,
+        config=run.config,
+        objectives=objectives,
+        cost=next((o for o in objectives if o != "error"), "macs"),
+        budgets=tuple(components.budgets),
+        search_budgets=tuple(components.search_budgets),
+        candidates=candidates,
+        done=[c for c in candidates if c.status == "done"],
+        front=pareto_front(candidates, objectives, components.search_budgets),
+        progress=progress,
+        versions=versions,
+        device=device,
+        manifest=load_manifest(run.path),
+        baselines=_read_json(baselines_path) if baselines and baselines_path.is_file() else None,
+    )
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        raise HwnasError(f"{path}: corrupted (not JSON); run it again") from None
+    return data
+
+
+def report_data(
+    data: RunData, failures: list[dict[str, str]], *, baselines: bool = True
+) -> dict[str, Any]:
+    """The content of ``report.json``.
+
+    ``failures`` are the report's own failed parts; the export's and the baselines' are
+    added (each ``part`` and ``error``, with ``source``: ``export``, ``baselines`` or
+    ``report``).
+    """
+    if not baselines:
+        status = "not shown"
+    elif data.baselines is None:
+        status = "not run"
+    else:
+        status = "done"
+    out: dict[str, Any] = {
+        "run": str(data.path),
+        "objectives": list(data.objectives),
+        "budgets": [str(b) for b in data.budgets],
+        "search_budgets": [str(b) for b in data.search_budgets],
+        "evaluated": len(data.done),
+        "skipped": sum(1 for c in data.candidates if c.status == "skipped"),
+        "failed": sum(1 for c in data.candidates if c.status == "failed"),
+        "pareto": [c.to_dict() for c in data.front],
+        "hypervolume": data.progress,
+        "exported": data.models,
+        "baselines": data.baseline_rows(),
+        "baselines_status": status,
+        "baselines_measured_on": (data.baselines or {}).get("measured_on"),
+        "versions": data.versions,
+        "failures": [
+            *({"source": "export", **f} for f in (data.manifest or {}).get("failures", [])),
+            *({"source": "baselines", **f} for f in (data.baselines or {}).get("failures", [])),
+            *({"source": "report", **f} for f in failures),
+        ],
+    }
+    if data.models:
+        gaps = [m["val_accuracy"] - m["test_accuracy"] for m in data.models]
+        out["val_test_gap"] = {"mean": float(np.mean(gaps)), "max": float(np.max(gaps))}
+    return out

@@ -1,0 +1,185 @@
+"""The report's ``index.html``: one page with the plots and tables of ``report.json``."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+STYLE = (
+    "body{font-family:sans-serif;max-width:1100px;margin:auto}"
+    "table{border-collapse:collapse;font-size:13px;margin:8px 0}"
+    "td,th{border:1px solid #ccc;padding:3px 6px}img{max-width:100%}"
+    ".failed{color:#b00020}"
+)
+
+
+def render(
+    name: str,
+    data: dict[str, Any],
+    layers: dict[str, list[dict[str, Any]]],
+    images: dict[str, str | None],
+) -> str:
+    """The page.
+
+    Args:
+        name: The run's name.
+        data: The content of ``report.json``.
+        layers: Per-node rows of each exported model that was profiled.
+        images: File name of each plot (``pareto``, ``hypervolume``, ``layers-<model>``),
+            ``None`` where the plot failed.
+    """
+    parts = [
+        f"<h1>hwnas report: {html.escape(name)}</h1>",
+        _summary(data),
+        _image(images, "pareto", "Pareto plot"),
+        _image(images, "hypervolume", "hypervolume"),
+    ]
+    if data["exported"]:
+        parts += _exported(data)
+    if data.get("baselines_status") != "not shown":
+        parts += _baselines(data)
+    for model, rows in layers.items():
+        parts.append(f"<h2>Per-layer latency: {html.escape(model)}</h2>")
+        parts.append(_image(images, f"layers-{model}", "layers"))
+        parts.append(
+            _table(
+                ["node", "op", "µs", "share"],
+                [
+                    [r["node"], r["op"], _fmt(r["mean_us"], 2), f"{100 * r['share']:.1f} %"]
+                    for r in rows[:15]
+                ],
+            )
+        )
+    if data["failures"]:
+        parts.append("<h2 class='failed'>Parts that failed</h2>")
+        parts.append(
+            "<p>These parts failed and were left out; the rest of the run and of this report "
+            "went on.</p>"
+        )
+        parts.append(
+            _table(
+                ["step", "part", "error"],
+                [[f["source"], f["part"], f["error"]] for f in data["failures"]],
+            )
+        )
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(name)}"
+        f"</title><style>{STYLE}</style></head><body>{''.join(parts)}</body></html>\n"
+    )
+
+
+def _summary(data: dict[str, Any]) -> str:
+    applied = ""
+    if data.get("search_budgets", data["budgets"]) != data["budgets"]:
+        applied = (
+            f" (applied by the search, with the safety margin and accuracy slack: "
+            f"{html.escape(', '.join(data['search_budgets']))})"
+        )
+    return (
+        f"<p>Objectives: {', '.join(data['objectives'])}; budgets: "
+        f"{html.escape(', '.join(data['budgets']) or 'none')}{applied}. "
+        f"Evaluated {data['evaluated']}, skipped on cheap budgets {data['skipped']}, "
+        f"failed {data['failed']}.</p>"
+    )
+
+
+def _image(images: dict[str, str | None], key: str, alt: str) -> str:
+    file = images.get(key)
+    if file is None:
+        return f"<p class='failed'>The {html.escape(key)} plot failed (see below).</p>"
+    return f'<img src="{html.escape(file)}" alt="{html.escape(alt)}">'
+
+
+Column = tuple[str, Callable[[dict[str, Any]], Any]]
+
+
+def _plain(*pairs: tuple[str, str]) -> list[Column]:
+    """Columns that show one field each, formatted by :func:`_fmt`: ``(header, key)``."""
+    return [(header, partial(_field, key=key)) for header, key in pairs]
+
+
+def _field(row: dict[str, Any], key: str) -> str:
+    return _fmt(row[key])
+
+
+#: The columns of the exported models' table: header and cell of a manifest entry.
+EXPORTED_COLUMNS: list[Column] = [
+    *_plain(
+        ("model", "name"),
+        ("val acc", "val_accuracy"),
+        ("test acc", "test_accuracy"),
+        ("search acc", "search_accuracy"),
+        ("predicted ms", "predicted_latency_ms"),
+        ("measured ms", "measured_latency_ms"),
+        ("MACs", "macs"),
+        ("params", "params"),
+    ),
+    ("feasible", lambda m: "yes" if m["feasible"] else "NO: " + "; ".join(m["broken_budgets"])),
+    ("search rank", lambda m: m.get("search_rank", 0)),
+    ("Pareto (trained)", lambda m: "yes" if m.get("pareto") else "no"),
+    *_plain(("file", "file")),
+]
+
+#: The columns of the hand-designed networks' table (a row of ``baselines.json``).
+BASELINE_COLUMNS: list[Column] = [
+    *_plain(
+        ("network", "name"),
+        ("val acc", "val_accuracy"),
+        ("test acc", "test_accuracy"),
+        ("measured ms", "measured_latency_ms"),
+        ("MACs", "macs"),
+        ("params", "params"),
+    ),
+    ("dominated by the exported Pareto set", lambda b: _verdict(b)),
+    ("failed part", lambda b: b.get("error") or ""),
+]
+
+
+def _exported(data: dict[str, Any]) -> list[str]:
+    parts = ["<h2>Exported models</h2>", _columns(EXPORTED_COLUMNS, data["exported"])]
+    gap = data.get("val_test_gap")
+    if gap:
+        parts.append(
+            f"<p>Validation minus test accuracy (overfitting to the search): "
+            f"mean {gap['mean']:+.4f}, max {gap['max']:+.4f}.</p>"
+        )
+    return parts
+
+
+def _baselines(data: dict[str, Any]) -> list[str]:
+    title = "<h2>Against hand-designed networks</h2>"
+    if data["baselines_status"] == "not run":
+        return [
+            title,
+            "<p>Baselines not run (<code>hwnas baselines RUN</code> trains, exports and "
+            "measures them with the export's recipe).</p>",
+        ]
+    return [title, _columns(BASELINE_COLUMNS, data["baselines"])]
+
+
+def _verdict(row: dict[str, Any]) -> str:
+    if row.get("dominated") is None:
+        return "unknown (not measured)"
+    return "yes" if row["dominated"] else "no"
+
+
+def _columns(columns: list[Column], items: list[dict[str, Any]]) -> str:
+    return _table([h for h, _ in columns], [[cell(item) for _, cell in columns] for item in items])
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>" for row in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)

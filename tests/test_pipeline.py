@@ -1,0 +1,124 @@
+"""``hwnas run`` end to end on a tiny mbconv space: search, export, baselines, report; a
+baseline that fails is listed everywhere and the rest of the job goes on."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import onnx
+import pytest
+
+from hwnas.nn import handmade
+from hwnas.pipeline import run_pipeline
+
+TINY = {
+    "name": "tiny-pipeline",
+    "seed": 0,
+    "space": {
+        "name": "mbconv",
+        "stage_channels": [8, 16],
+        "stage_strides": [2, 2],
+        "depths": [1, 2],
+        "kernels": [3, 5],
+        "expands": [1, 3],
+        "widths": [1.0],
+        "activations": ["relu"],
+        "se": [False],
+        "stem_channels": 8,
+        "head_channels": 16,
+    },
+    "data": {"name": "digits"},
+    "objectives": ["error", "macs"],
+    "budgets": ["macs <= 1e6"],
+    "strategy": {"name": "random"},
+    "evaluator": {"name": "supernet", "accuracy_slack": 0.05},
+    "supernet": {"epochs": 1, "num_random": 0, "batch_size": 64},
+    "termination": {"evaluations": 6},
+    "batch_size": 6,
+    "export": {"top_k": 2, "epochs": 1, "variants": ["fp32"], "report_baselines": True},
+}
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory):
+    def broken(shape, classes):
+        raise RuntimeError("no such network today")
+
+    runs = tmp_path_factory.mktemp("runs")
+    said: list[str] = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(handmade.HANDMADE, "mobilenetv2", broken)
+        out = run_pipeline(TINY, runs_dir=runs, run_id="p", log=said.append)
+    return out, said
+
+
+def test_the_run_exports_verified_models(result) -> None:
+    out, _ = result
+    run = Path(out.run)
+    manifest = json.loads((run / "export" / "manifest.json").read_text())
+    assert manifest == out.manifest
+    assert manifest["space"] == "mbconv" and manifest["recipe"]["epochs"] == 1
+    assert 1 <= len(manifest["models"]) <= 2 and manifest["failures"] == []
+    for model in manifest["models"]:
+        onnx.checker.check_model(onnx.load(run / "export" / model["file"]))
+        assert model["feasible"] and model["macs"] <= 1e6
+        assert model["measured_latency_ms"] > 0 and model["max_abs_diff"] <= 1e-4
+    summary = out.to_dict()
+    assert summary["exported"] == len(manifest["models"]) == summary["feasible"]
+    assert summary["baselines"] == str(run / "export" / "baselines.json")
+
+
+def test_the_baselines_come_out_but_the_one_that_failed(result) -> None:
+    out, said = result
+    run = Path(out.run)
+    baselines = json.loads((run / "export" / "baselines.json").read_text())
+    assert baselines["recipe"] == out.manifest["recipe"] and baselines["seed"] == 0
+    rows = {b["name"]: b for b in baselines["baselines"]}
+    assert set(rows) == {"lenet5", "mobilenetv2", "resnet8"}
+    assert rows["mobilenetv2"]["error"].endswith("RuntimeError: no such network today")
+    for name in ("lenet5", "resnet8"):
+        assert rows[name]["error"] is None and rows[name]["measured_latency_ms"] > 0
+        assert (run / "export" / rows[name]["file"]).is_file()
+    failure = {
+        "part": "baseline mobilenetv2: build",
+        "error": "RuntimeError: no such network today",
+    }
+    assert baselines["failures"] == [failure]
+    assert out.failures == [{"source": "baselines", **failure}]
+    assert any("baseline mobilenetv2: build failed" in line for line in said)
+
+
+def test_the_report_shows_models_baselines_and_the_failure(result) -> None:
+    out, _ = result
+    page = Path(out.report)
+    assert page.is_file() and (page.parent / "pareto.png").stat().st_size > 1000
+    data = json.loads((page.parent / "report.json").read_text())
+    assert data["baselines_status"] == "done" and data["evaluated"] == 6
+    assert len(data["exported"]) == len(out.manifest["models"])
+    verdicts = {b["name"]: b["dominated"] for b in data["baselines"]}
+    assert verdicts["mobilenetv2"] is None
+    assert isinstance(verdicts["lenet5"], bool) and isinstance(verdicts["resnet8"], bool)
+    assert data["failures"] == out.failures
+    text = page.read_text()
+    assert "Exported models" in text and "Against hand-designed networks" in text
+    assert "Parts that failed" in text and "no such network today" in text
+
+
+def test_budgets_no_model_meets_still_leave_a_report(tmp_path) -> None:
+    from hwnas.errors import HwnasError
+
+    # One epoch of training does not reach 99 % on digits: export flags every model.
+    config = {
+        **TINY,
+        "budgets": ["accuracy >= 0.99"],
+        "evaluator": {"name": "supernet", "accuracy_slack": 0.99},
+        "export": {**TINY["export"], "top_k": 1, "report_baselines": False},
+    }
+    with pytest.raises(HwnasError, match=r"no exported model meets the budgets.*report: .*html"):
+        run_pipeline(config, runs_dir=tmp_path, run_id="q")
+    report = tmp_path / "q" / "report"
+    text = (report / "index.html").read_text()
+    assert "NO: accuracy &gt;= 0.99" in text and "Baselines not run" not in text
+    assert json.loads((report / "report.json").read_text())["baselines_status"] == "not shown"
+    assert not (tmp_path / "q" / "export" / "baselines.json").exists()
