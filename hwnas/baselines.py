@@ -1,10 +1,13 @@
 """Hand-designed networks trained, exported and measured beside a run's exported models.
 
-:func:`run_baselines` trains the classic networks of :mod:`hwnas.nn.handmade`
-(LeNet-5-like, a small MobileNetV2, ResNet-8) with the recipe and seed the run's export
-used, exports each to ONNX (checked, and compared with PyTorch like the exported models),
-measures it on the run's runtime with the same protocol, and writes
-``runs/<id>/export/baselines.json``; the report reads that file. Building, training,
+:func:`run_baselines` trains the classic networks (LeNet-5-like, a small MobileNetV2,
+ResNet-8) with the recipe and seed the run's export used. Each is built as an architecture
+of the run's space when the space has it (its ``baselines()``: ``convnet`` has all three),
+so the search could have found it; otherwise as :mod:`hwnas.nn.handmade` builds it. Each
+row says which (``built_from``, ``arch``). Each network is exported to ONNX (checked, and
+compared with PyTorch like the exported models) and measured on the run's runtime with the
+same protocol; :func:`run_baselines` writes ``runs/<id>/export/baselines.json``, which the
+report reads. Building, training,
 exporting and measuring each network are separate parts: one that fails (a network that
 cannot be built or exported for this input) is recorded with its error, and the others go on.
 """
@@ -23,6 +26,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from hwnas.data import Dataset
+    from hwnas.spaces.base import SearchSpace
     from hwnas.train import Recipe
 
 #: The hand-designed networks compared with every run, in report order.
@@ -39,6 +43,14 @@ _FIELDS = (
     "max_abs_diff",
     "train_seconds",
 )
+#: ``built_from`` of a network built by :mod:`hwnas.nn.handmade`.
+HANDMADE = "handmade"
+
+
+def space_baselines(space: SearchSpace | None) -> dict[str, str]:
+    """The hand-designed networks that are architectures of ``space``: ``{name: arch
+    string}`` (none without a space)."""
+    return {} if space is None else dict(space.baselines())
 
 
 def train_baselines(
@@ -48,6 +60,7 @@ def train_baselines(
     *,
     seed: int = 0,
     names: Sequence[str] = BASELINES,
+    space: SearchSpace | None = None,
     runtime: Any = None,
     batch: int = 1,
     opset: int = 17,
@@ -63,6 +76,9 @@ def train_baselines(
         out_dir: Where ``<name>.onnx`` files go.
         seed: Seeds the weights and the training.
         names: Networks of :data:`hwnas.nn.handmade.HANDMADE`.
+        space: The run's search space: networks that are its architectures
+            (:func:`space_baselines`) are built from it, the others by
+            :mod:`hwnas.nn.handmade`.
         runtime: Measure latency on this runtime; not measured when ``None``.
         batch: The batch size latency is measured at.
         opset: ONNX opset.
@@ -71,18 +87,34 @@ def train_baselines(
         progress: Show training progress on stderr.
 
     Returns:
-        One row per network: ``name``, ``file`` (relative to ``out_dir``'s parent),
+        One row per network: ``name``, ``built_from`` (the space's name or
+        ``"handmade"``), ``arch`` (the architecture string, ``None`` when handmade),
+        ``file`` (relative to ``out_dir``'s parent),
         ``val_accuracy``, ``test_accuracy``, ``measured_latency_ms``, ``macs``, ``params``,
         ``max_abs_diff``, ``train_seconds`` (``None`` where the part that gives it failed),
         and ``error`` (the first failed part and its error, or ``None``).
     """
     parts = parts if parts is not None else Parts()
     out = Path(out_dir)
+    archs = space_baselines(space)
     rows = []
     for name in names:
         before = len(parts.failures)
+        arch = archs.get(name)
+        source = (space, arch) if space is not None and arch is not None else None
         row = _baseline(
-            name, dataset, recipe, out, seed, runtime, batch, opset, protocol or {}, parts, progress
+            name,
+            source,
+            dataset,
+            recipe,
+            out,
+            seed,
+            runtime,
+            batch,
+            opset,
+            protocol or {},
+            parts,
+            progress,
         )
         failed = parts.failures[before:]
         row["error"] = f"{failed[0].part}: {failed[0].error}" if failed else None
@@ -92,6 +124,7 @@ def train_baselines(
 
 def _baseline(
     name: str,
+    source: tuple[SearchSpace, str] | None,
     dataset: Dataset,
     recipe: Recipe,
     out: Path,
@@ -106,12 +139,17 @@ def _baseline(
     from hwnas.export import PARITY_TOLERANCE, measure_latency_ms
 
     shape = dataset.input_shape
-    row: dict[str, Any] = {"name": name, **dict.fromkeys(_FIELDS)}
+    row: dict[str, Any] = {
+        "name": name,
+        "built_from": HANDMADE if source is None else source[0].name,
+        "arch": None if source is None else source[1],
+        **dict.fromkeys(_FIELDS),
+    }
 
     def part(step: str, fn: Callable[[], Any]) -> Any:
         return parts.attempt(f"baseline {name}: {step}", fn)
 
-    model = part("build", lambda: _build(name, shape, dataset.num_classes, seed))
+    model = part("build", lambda: _build(name, source, shape, dataset.num_classes, seed))
     if model is None:
         return row
     trained = part("train", lambda: _train(name, model, dataset, recipe, seed, progress))
@@ -145,15 +183,25 @@ def _baseline(
     return row
 
 
-def _build(name: str, shape: tuple[int, int, int], classes: int, seed: int) -> nn.Module:
+def _build(
+    name: str,
+    source: tuple[SearchSpace, str] | None,
+    shape: tuple[int, int, int],
+    classes: int,
+    seed: int,
+) -> nn.Module:
     import torch
 
+    from hwnas.nn.build import build_model
     from hwnas.nn.handmade import build_handmade
 
     # The weights depend on the seed only, never on the caller's random state.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return build_handmade(name, shape, classes)
+        if source is None:
+            return build_handmade(name, shape, classes)
+        space, arch = source
+        return build_model(space, space.parse(arch), shape, classes)
 
 
 def _train(
@@ -222,7 +270,14 @@ def run_baselines(
         recipe = Recipe(**manifest["recipe"])
         seed = manifest["seed"] if seed is None else seed
     else:
-        recipe = Recipe(epochs=config.export.epochs) if config.export.epochs else Recipe()
+        recipe = Recipe(
+            **{
+                **Recipe().to_dict(),
+                "threads": config.export.threads,
+                "channels_last": config.export.channels_last,
+                **({"epochs": config.export.epochs} if config.export.epochs else {}),
+            }
+        )
         seed = config.seed if seed is None else seed
     if epochs is not None:
         recipe = Recipe(**{**recipe.to_dict(), "epochs": epochs})
@@ -235,6 +290,7 @@ def run_baselines(
         out_dir / "baselines",
         seed=seed,
         names=names,
+        space=run.components.space,
         runtime=runtime,
         batch=config.device.batch if config.device is not None else 1,
         protocol=protocol,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -72,6 +72,18 @@ class DeviceSection(BaseModel):
     #: During the search, latency ceilings are tightened by this fraction so that predictor
     #: error leaves models within the real ceiling when measured (export checks the real one).
     safety_margin: float = Field(default=0.0, ge=0, lt=1)
+    #: A predictor not fitted in this run is first checked on ``calibration_points``
+    #: reference architectures measured here (:mod:`hwnas.profiling.calibration`); when it
+    #: is off beyond the tolerance below, ``rescale`` corrects it (re-profiling when the
+    #: ranks disagree too), ``reprofile`` profiles and refits, ``off`` skips the check.
+    calibration: Literal["rescale", "reprofile", "off"] = "rescale"
+    calibration_points: int = Field(default=12, ge=3, le=200)
+    #: The check passes when at least this share of the points is predicted within 10 % ...
+    calibration_min_within_10pct: float = Field(default=0.8, ge=0, le=1)
+    #: ... and the median measured / predicted ratio is within this of 1.
+    calibration_max_ratio_error: float = Field(default=0.1, gt=0, lt=1)
+    #: Below this Spearman correlation ranks disagree: ``rescale`` re-profiles instead.
+    calibration_min_spearman: float = Field(default=0.8, ge=-1, le=1)
 
 
 class SupernetSection(BaseModel):
@@ -83,6 +95,11 @@ class SupernetSection(BaseModel):
     distill: bool = True
     lr: float = Field(default=0.1, gt=0)
     batch_size: int = Field(default=64, ge=1)
+    #: Torch threads while training (None: every usable core). One by default: on a busy
+    #: machine two threads ran 2-200x slower than one (benchmarks/results/train_step.json).
+    threads: int | None = Field(default=1, ge=1)
+    #: channels_last memory format while training (0.4-0.8x the step time of NCHW here).
+    channels_last: bool = True
 
 
 class ExportSection(BaseModel):
@@ -93,6 +110,9 @@ class ExportSection(BaseModel):
     epochs: int | None = Field(default=None, ge=1)
     variants: list[str] = ["fp32"]
     report_baselines: bool = True
+    #: Torch threads and memory format of the final (and baseline) training; as in supernet.
+    threads: int | None = Field(default=1, ge=1)
+    channels_last: bool = True
 
 
 class TerminationSection(BaseModel):

@@ -1,4 +1,5 @@
-"""``hwnas run``: profile (if needed), fit, search, export and report, end to end."""
+"""``hwnas run``: profile (if needed), fit, check the predictor, search, export and report,
+end to end."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ class PipelineResult:
         baselines: ``export/baselines.json``, or ``None`` when the baselines were not run.
         failures: Every part that failed (``source``: ``run``, ``export``, ``baselines``
             or ``report``; ``part``; ``error``); the rest of the job went on.
+        calibration: The run's ``calibration.json`` (the predictor checked against this
+            machine), or ``None`` without a latency predictor.
     """
 
     profile: str | None
@@ -28,6 +31,7 @@ class PipelineResult:
     report: str | None
     baselines: str | None = None
     failures: list[dict[str, str]] = field(default_factory=list)
+    calibration: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able summary."""
@@ -45,6 +49,7 @@ class PipelineResult:
             "search_front": sum(1 for m in models if m.get("search_rank", 0) == 0),
             "pareto": sum(1 for m in models if m.get("pareto")),
             "failures": self.failures,
+            "calibration": self.calibration,
         }
 
 
@@ -117,6 +122,10 @@ def run_pipeline(
 ) -> PipelineResult:
     """Profile, fit, search, export, run the baselines and report for ``config``.
 
+    A latency predictor that was not fitted here (given in the config, or found in
+    ``predictors/`` for this machine) is first checked against this machine and corrected
+    per ``device.calibration`` (see :func:`hwnas.runs.search`).
+
     The baselines (when ``export.report_baselines``) and the report are parts: when one
     fails, or a part inside it (a baseline, a plot, a variant), the failure is listed in
     the result (and the JSON files and report) and the rest goes on.
@@ -153,7 +162,14 @@ def run_pipeline(
             device = config.device.model_copy(update={"predictor": predictor_path})
             config = validate_config({**config.to_dict(), "device": device.model_dump()})
     say("searching")
-    run = search(config, runs_dir=runs_dir, run_id=run_id, progress=progress)
+    run = search(
+        config,
+        runs_dir=runs_dir,
+        run_id=run_id,
+        progress=progress,
+        fitted_here=profile is not None,
+        log=say,
+    )
     say(f"run folder: {run.path}; exporting the Pareto set")
     settings = config.export
     unmet = None
@@ -195,6 +211,7 @@ def run_pipeline(
         None if page is None else str(page),
         baselines,
         _failures(run.path, parts, report_written=page is not None),
+        run.calibration,
     )
 
 

@@ -2,9 +2,12 @@
 
 ``runs/<id>/`` holds ``config.yaml`` (the validated config, defaults filled in),
 ``run.db`` (the run store: versions, device fingerprint, every candidate) and, when the
-search ends, ``pareto.json``. A run folder is created under a temporary name and renamed
-once its config and store are written, so a bad config or a crash during set-up leaves no
-half-written run.
+search ends, ``pareto.json``. With a latency predictor it also holds ``calibration.json``
+(the predictor checked against this machine, :mod:`hwnas.profiling.calibration`) and
+``predictor.json`` (the predictor the search uses, corrected where the check failed; a
+resumed run, its export and its report use this file, never re-calibrate). A run folder
+is created under a temporary name and renamed once its config, store and calibration are
+written, so a bad config or a crash during set-up leaves no half-written run.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import inspect
 import platform
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +27,8 @@ import yaml
 
 from hwnas.config import SearchConfig, load_config, validate_config
 from hwnas.errors import ConfigError, HwnasError
-from hwnas.io import atomic_write_json, atomic_write_text
+from hwnas.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from hwnas.profiling.calibration import CALIBRATION_FILE, RUN_PREDICTOR_FILE
 from hwnas.search import CheapMetrics, SearchResult, run_search
 from hwnas.store import RunStore
 
@@ -36,9 +41,17 @@ class SearchRun:
     result: SearchResult
     config: SearchConfig
 
+    @property
+    def calibration(self) -> dict[str, Any] | None:
+        """The run's ``calibration.json`` (``None`` without a latency predictor)."""
+        import json
+
+        path = self.path / CALIBRATION_FILE
+        return json.loads(path.read_text()) if path.is_file() else None
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able summary."""
-        return {"run": str(self.path), **self.result.to_dict()}
+        return {"run": str(self.path), **self.result.to_dict(), "calibration": self.calibration}
 
 
 def versions() -> dict[str, str]:
@@ -82,9 +95,18 @@ def search_budget(budget: Any, config: SearchConfig) -> Any:
 
 
 class _Components:
-    """Everything a search needs, built from a validated config."""
+    """Everything a search needs, built from a validated config.
 
-    def __init__(self, config: SearchConfig, run_dir: Path) -> None:
+    ``calibrate`` (for a new run) gets the loaded predictor and returns the one to use,
+    before anything is predicted with it.
+    """
+
+    def __init__(
+        self,
+        config: SearchConfig,
+        run_dir: Path,
+        calibrate: Callable[[_Components], Any] | None = None,
+    ) -> None:
         from hwnas.data import load_dataset
         from hwnas.spaces import create_space
 
@@ -96,17 +118,19 @@ class _Components:
             val_fraction=config.data.val_fraction,
             test_fraction=config.data.test_fraction,
         )
+        self.run_dir = run_dir
+        self.budgets = config.parsed_budgets()
         self.predictor = self._predictor()
+        if calibrate is not None and self.predictor is not None:
+            self.predictor = calibrate(self)
         self.cheap = CheapMetrics(
             self.space, self.dataset.input_shape, self.dataset.num_classes, self.predictor
         )
-        self.budgets = config.parsed_budgets()
         #: The budgets the search applies: latency ceilings tightened by the device's safety
         #: margin, accuracy floors loosened by the evaluator's accuracy slack.
         self.search_budgets = tuple(search_budget(b, config) for b in self.budgets)
         self.objectives = tuple(config.objectives)
         self._check_feasible()
-        self.run_dir = run_dir
 
     def _predictor(self) -> Any:
         device = self.config.device
@@ -120,7 +144,9 @@ class _Components:
             )
         from hwnas.predictors import load_predictor
 
-        predictor = load_predictor(device.predictor)
+        # A run keeps the predictor it started with (corrected by its calibration).
+        own = self.run_dir / RUN_PREDICTOR_FILE
+        predictor = load_predictor(own if own.is_file() else device.predictor)
         if predictor.space_ != self.space.name:
             raise ConfigError(
                 "device.predictor",
@@ -178,7 +204,13 @@ class _Components:
             train_supernet(
                 supernet,
                 self.dataset,
-                Recipe(epochs=settings.epochs, lr=settings.lr, batch_size=settings.batch_size),
+                Recipe(
+                    epochs=settings.epochs,
+                    lr=settings.lr,
+                    batch_size=settings.batch_size,
+                    threads=settings.threads,
+                    channels_last=settings.channels_last,
+                ),
                 seed=self.config.seed,
                 num_random=settings.num_random,
                 distill=settings.distill,
@@ -241,7 +273,10 @@ def open_run(run_dir: str | Path) -> OpenRun:
         raise HwnasError(f"{run_dir}: not a run folder (config.yaml and run.db expected)")
     config = load_config(run_dir / "config.yaml")
     with RunStore(run_dir / "run.db") as store:
-        if store.get_meta("config") != config.to_dict():
+        # Compared after validation, so that a run started before a new config key (with
+        # its default) was added still opens.
+        started = validate_config(store.get_meta("config"), "run.db")
+        if started.to_dict() != config.to_dict():
             raise HwnasError(f"{run_dir}: config.yaml differs from the one the run started with")
     return OpenRun(run_dir, config, _Components(config, run_dir))
 
@@ -256,14 +291,23 @@ def search(
     runs_dir: str | Path = "runs",
     run_id: str | None = None,
     progress: bool = False,
+    fitted_here: bool = False,
+    log: Callable[[str], None] | None = None,
 ) -> SearchRun:
-    """Create a run folder for ``config`` and search.
+    """Create a run folder for ``config``, check its latency predictor, and search.
+
+    The predictor is checked against this machine and corrected per ``device.calibration``
+    (:func:`hwnas.profiling.calibration.calibrate`) before the run folder appears: the
+    folder always holds the result and the predictor the search uses.
 
     Args:
         config: A validated config, plain data, or the path of a YAML file.
         runs_dir: Where run folders go.
         run_id: The run folder's name (default: ``<name>-<date>-<time>``).
         progress: Show progress on stderr.
+        fitted_here: The predictor was fitted in this process on a fresh profile of this
+            machine: nothing to check.
+        log: Called with the calibration's lines.
     """
     if isinstance(config, str | Path):
         config = load_config(config)
@@ -280,7 +324,18 @@ def search(
         shutil.rmtree(partial)
     partial.mkdir(parents=True)
     try:
-        components = _Components(config, final)
+        components = _Components(
+            config,
+            final,
+            functools.partial(
+                _calibrate,
+                partial=partial,
+                final=final,
+                fitted_here=fitted_here,
+                log=log or (lambda line: None),
+                progress=progress,
+            ),
+        )
         atomic_write_text(
             partial / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False)
         )
@@ -300,6 +355,59 @@ def search(
         shutil.rmtree(partial, ignore_errors=True)
         raise
     return _run(components, final, progress)
+
+
+def _calibrate(
+    components: _Components,
+    *,
+    partial: Path,
+    final: Path,
+    fitted_here: bool,
+    log: Callable[[str], None],
+    progress: bool,
+) -> Any:
+    """Check the run's predictor; write ``predictor.json`` (the one to use) and
+    ``calibration.json`` into the new run folder; return the predictor to use."""
+    from hwnas.profiling.calibration import Tolerance, calibrate
+    from hwnas.profiling.runtimes import runtime_with_threads
+
+    device, predictor = components.config.device, components.predictor
+    assert device is not None and device.predictor is not None
+    # Only the range a latency ceiling decides on matters: up to twice the tightest one.
+    ceilings = [b.bound for b in components.budgets if b.metric == "latency_ms" and b.op == "<="]
+    result = calibrate(
+        predictor,
+        runtime_with_threads(device.runtime, device.threads, check=False),
+        components.space,
+        policy="off" if fitted_here else device.calibration,
+        points=device.calibration_points,
+        tolerance=Tolerance(
+            device.calibration_min_within_10pct,
+            device.calibration_max_ratio_error,
+            device.calibration_min_spearman,
+        ),
+        profile_archs=device.profile_archs,
+        seed=components.config.seed,
+        batch=device.batch,
+        workdir=partial / "calibration",
+        max_ms=2 * min(ceilings) if ceilings else None,
+        predictor_path=device.predictor,
+        progress=progress,
+        log=log,
+    )
+    if fitted_here:
+        result.reason = "fitted in this run on a fresh profile of this machine: nothing to check"
+    if result.corrected is not None:
+        result.corrected.save(partial / RUN_PREDICTOR_FILE)
+    else:  # an exact copy: a resumed run keeps it even if the original file changes
+        atomic_write_bytes(partial / RUN_PREDICTOR_FILE, Path(device.predictor).read_bytes())
+    result.used = str(final / RUN_PREDICTOR_FILE)
+    if result.profile is not None:
+        result.profile = str(final / Path(result.profile).relative_to(partial))
+    atomic_write_json(partial / CALIBRATION_FILE, result.to_dict())
+    for line in result.lines():
+        log(line)
+    return result.corrected or predictor
 
 
 def resume(run_dir: str | Path, *, progress: bool = False) -> SearchRun:

@@ -4,13 +4,21 @@ The recipe is SGD (Nesterov momentum) or AdamW with a cosine learning-rate sched
 optional linear warm-up, optional label smoothing, and light augmentation (random shifts, and
 horizontal flips for natural images). Training never reads the test split; only
 :func:`train_arch` with ``evaluate_test=True`` (final reporting) does.
+
+PyTorch's CPU convolutions, not the arithmetic of the networks, bound training time
+(``benchmarks/train_step.py``): by default a model trains in ``channels_last`` memory
+format, on ``Recipe.threads`` torch threads, then goes back to the contiguous format and the
+caller's thread count, so that export and latency measurement (single-threaded) see a plain
+model. Results are deterministic for a seed, a thread count and a memory format.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -44,6 +52,14 @@ class Recipe:
         augment: ``none``, ``shift`` (random translation by up to ``shift_pixels``) or
             ``shift-flip`` (plus random horizontal flips, for natural images).
         shift_pixels: Largest translation of the ``shift`` augmentations.
+        threads: Torch CPU threads while training (the caller's count is restored
+            afterwards); ``None``: every core this process may use (:func:`usable_cores`).
+            Results are bit-identical only for the same count. One by default: more
+            threads speed up large convolutions on an idle machine, but each small
+            operation then waits for every thread, and on a busy machine steps took
+            2-200x longer (``benchmarks/results/train_step.json``).
+        channels_last: Train in ``channels_last`` memory format (faster convolutions on
+            CPU; same results up to float rounding); the model is given back contiguous.
     """
 
     epochs: int = 30
@@ -56,9 +72,15 @@ class Recipe:
     warmup_epochs: int = 1
     augment: str = "shift"
     shift_pixels: int = 1
+    threads: int | None = 1
+    channels_last: bool = True
 
     def __post_init__(self) -> None:
         check_int("epochs", self.epochs, 1)
+        if self.threads is not None:
+            check_int("threads", self.threads, 1)
+        if not isinstance(self.channels_last, bool):
+            raise ConfigError("channels_last", "true or false", self.channels_last)
         check_int("batch_size", self.batch_size, 1)
         check_int("warmup_epochs", self.warmup_epochs, 0)
         check_int("shift_pixels", self.shift_pixels, 0)
@@ -82,7 +104,7 @@ class Recipe:
 
 @dataclass
 class TrainResult:
-    """What a training run measured."""
+    """What a training run measured (``threads``: the torch threads it trained with)."""
 
     val_accuracy: float
     val_loss: float
@@ -91,6 +113,7 @@ class TrainResult:
     epochs: int
     test_accuracy: float | None = None
     history: list[dict[str, float]] = field(default_factory=list)
+    threads: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict of the result."""
@@ -180,6 +203,7 @@ def train_model(
     with (
         torch.random.fork_rng(devices=[]),
         maybe(bar),
+        training_setup(model, recipe) as threads,
     ):
         torch.manual_seed(seed)
         task = bar.add_task(description, total=recipe.epochs) if bar is not None else None
@@ -192,14 +216,11 @@ def train_model(
                 x = augment_batch(
                     dataset.train.x[index], recipe.augment, recipe.shift_pixels, generator
                 )
-                loss = F.cross_entropy(
-                    model(x), dataset.train.y[index], label_smoothing=recipe.label_smoothing
+                loss = train_step(
+                    model, as_input(x, recipe), dataset.train.y[index], optimizer, recipe
                 )
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
                 schedule.step()
-                total_loss += float(loss.detach()) * len(index)
+                total_loss += loss * len(index)
             train_loss = total_loss / n
             val_accuracy, val_loss = evaluate(model, dataset.val)
             history.append(
@@ -212,7 +233,7 @@ def train_model(
             )
             if bar is not None and task is not None:
                 bar.update(task, advance=1, description=f"{description} val_acc={val_accuracy:.4f}")
-    val_accuracy, val_loss = evaluate(model, dataset.val)
+        val_accuracy, val_loss = evaluate(model, dataset.val)
     return TrainResult(
         val_accuracy=val_accuracy,
         val_loss=val_loss,
@@ -220,6 +241,7 @@ def train_model(
         seconds=time.perf_counter() - started,
         epochs=recipe.epochs,
         history=history,
+        threads=threads,
     )
 
 
@@ -260,6 +282,65 @@ def train_arch(
         result.test_accuracy, _ = evaluate(model, dataset.test)
     model.eval()
     return model, result
+
+
+def usable_cores() -> int:
+    """The number of CPU cores this process may run on (its affinity mask where there is one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+@contextmanager
+def training_setup(model: nn.Module, recipe: Recipe) -> Iterator[int]:
+    """Run the block with the recipe's thread count and memory format.
+
+    Sets ``recipe.threads`` torch threads (``None``: :func:`usable_cores`) and, with
+    ``recipe.channels_last``, converts ``model`` in place to that memory format. Afterwards,
+    even on error, the caller's thread count is restored and the model is contiguous again:
+    latency is measured single-threaded and export expects a plain model.
+
+    Yields:
+        The thread count in use.
+    """
+    previous = torch.get_num_threads()
+    threads = usable_cores() if recipe.threads is None else recipe.threads
+    torch.set_num_threads(threads)
+    try:
+        if recipe.channels_last:
+            set_memory_format(model, channels_last=True)
+        yield threads
+    finally:
+        if recipe.channels_last:
+            set_memory_format(model, channels_last=False)
+        torch.set_num_threads(previous)
+
+
+def set_memory_format(model: nn.Module, *, channels_last: bool) -> nn.Module:
+    """Convert the 4-d weights of ``model`` in place to ``channels_last`` or contiguous."""
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    # Documented, but missing from torch's type stubs.
+    return model.to(memory_format=fmt)  # type: ignore[call-overload,no-any-return]
+
+
+def as_input(x: torch.Tensor, recipe: Recipe) -> torch.Tensor:
+    """A batch of images in the memory format the recipe trains in."""
+    return x.contiguous(memory_format=torch.channels_last) if recipe.channels_last else x
+
+
+def train_step(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    recipe: Recipe,
+) -> float:
+    """One optimizer step of ``model`` on the batch ``(x, y)``; returns its loss."""
+    loss = F.cross_entropy(model(x), y, label_smoothing=recipe.label_smoothing)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return float(loss.detach())
 
 
 def lr_factor(step: int, warmup_steps: int, total_steps: int) -> float:

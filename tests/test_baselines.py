@@ -7,9 +7,9 @@ import onnx
 import pytest
 import torch
 
-from hwnas.baselines import BASELINES, train_baselines
+from hwnas.baselines import BASELINES, space_baselines, train_baselines
 from hwnas.data import Dataset, Split
-from hwnas.nn import handmade
+from hwnas.nn import build_model, handmade
 from hwnas.parts import Parts
 from hwnas.train import Recipe
 
@@ -120,3 +120,33 @@ def test_a_failing_export_keeps_the_trained_numbers(monkeypatch, tmp_path) -> No
     assert row["error"] == "baseline resnet8: export: ValueError: exporter says no"
     assert row["val_accuracy"] is not None and row["file"] is None
     assert row["measured_latency_ms"] is None  # no runtime given: not measured
+
+
+@pytest.mark.parametrize("name,built_from", [("convnet", "convnet"), ("mbconv", "handmade")])
+def test_baselines_come_from_the_space_when_it_has_them(name, built_from, tmp_path) -> None:
+    from hwnas.costs import count_costs
+    from hwnas.spaces import create_space
+
+    space = create_space(name)
+    rows = train_baselines(
+        synthetic((1, 8, 8)), Recipe(epochs=1, batch_size=8), tmp_path / "b", space=space
+    )
+    assert [r["error"] for r in rows] == [None] * len(BASELINES)
+    for row in rows:
+        assert row["built_from"] == built_from
+        if built_from == "handmade":
+            assert row["arch"] is None
+            expected = count_costs(handmade.build_handmade(row["name"], (1, 8, 8), 3), (1, 8, 8))
+        else:
+            assert row["arch"] == space_baselines(space)[row["name"]]
+            model = build_model(space, space.parse(row["arch"]), (1, 8, 8), 3)
+            expected = count_costs(model, (1, 8, 8))
+        assert (row["macs"], row["params"]) == (expected.macs, expected.params)
+
+
+def test_space_baselines_is_empty_for_spaces_without_them() -> None:
+    from hwnas.spaces import create_space
+
+    assert space_baselines(None) == {}
+    assert space_baselines(create_space("nb201")) == {}
+    assert set(space_baselines(create_space("convnet"))) == set(BASELINES)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
+import numpy as np
 import onnx
 import pytest
 
@@ -14,6 +15,7 @@ from hwnas.report import layer_profile, report_run
 from hwnas.runs import search
 
 from .search import toy  # noqa: F401  (registers the toy evaluator)
+from .test_export_selection import FAST, fitted_predictor, latency_config, small_digits
 
 TINY = {
     "name": "tiny",
@@ -30,10 +32,18 @@ TINY = {
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
+def tiny(tmp_path_factory) -> dict:
+    """``TINY`` on the first 300 digits (one epoch of training takes a second)."""
+    return {**TINY, "data": {"name": small_digits(tmp_path_factory.mktemp("data"))}}
+
+
+@pytest.fixture(scope="module")
+def exported(tiny, tmp_path_factory):
     runs = tmp_path_factory.mktemp("runs")
-    run = search(TINY, runs_dir=runs, run_id="r")
-    manifest = export_run(run.path, top_k=2, epochs=1, variants=("fp32", "fp16", "int8"))
+    run = search(tiny, runs_dir=runs, run_id="r")
+    manifest = export_run(
+        run.path, top_k=2, epochs=1, variants=("fp32", "fp16", "int8"), protocol=FAST
+    )
     return run.path, manifest
 
 
@@ -61,12 +71,35 @@ def test_manifest_lists_verified_measured_models(exported) -> None:
             info = model["variants"][variant]
             assert (run / "export" / info["file"]).is_file()
             assert info["measured_latency_ms"] > 0 and 0 <= info["val_accuracy"] <= 1
+            assert isinstance(info["parity"], bool) and info["parity_rule"]
+            assert info["offered"] == (
+                info["parity"]
+                and info["measured_latency_ms"] < model["measured_latency_ms"]
+                and info["val_accuracy_drop"] <= 0.005
+            )
+        # fp16 agrees with fp32 to 1e-2 of the logit scale (the conversion keeps
+        # out-of-range constants in fp32).
+        assert model["variants"]["fp16"]["parity"]
+        offered = [v for v, info in model["variants"].items() if info["offered"]]
+        assert (model["deploy"] in offered) if offered else model["deploy"] == "fp32"
+        assert model["deploy_reason"] and model["deploy_file"].endswith(".onnx")
+        # macs, not latency, is the run's cost: nothing to measure before selection.
+        assert model["selection_latency_ms"] is None
+    assert manifest["selection"] == "search" and manifest["candidates_measured"] == 0
+    assert manifest["calibration"] is None
 
 
-def test_report_has_plots_tables_layers_and_the_baselines_once_run(exported, capsys) -> None:
+def test_report_has_plots_tables_layers_and_the_baselines_once_run(
+    exported, capsys, monkeypatch
+) -> None:
+    import hwnas.export
     from hwnas.cli import main
 
     run, manifest = exported
+    real = hwnas.export.measure_latency_ms  # the baselines' timing, with a short protocol
+    monkeypatch.setattr(
+        hwnas.export, "measure_latency_ms", lambda *a, **k: real(*a, **{**k, **FAST})
+    )
     page = report_run(run, baselines=True, layer_runs=3)
     data = json.loads((page.parent / "report.json").read_text())
     assert data["baselines_status"] == "not run" and data["baselines"] == []
@@ -94,6 +127,7 @@ def test_report_has_plots_tables_layers_and_the_baselines_once_run(exported, cap
     text = page.read_text()
     assert "Exported models" in text and "hand-designed" in text and "Per-layer" in text
     assert "Parts that failed" not in text
+    assert "calibration: not recorded" in text and data["calibration"] is None
 
 
 def test_a_failed_plot_is_listed_and_the_page_still_written(exported, monkeypatch) -> None:
@@ -115,19 +149,21 @@ def test_a_failed_plot_is_listed_and_the_page_still_written(exported, monkeypatc
     assert (page.parent / "hypervolume.png").is_file() and "Exported models" in text
 
 
-def test_a_variant_that_cannot_be_made_is_recorded_and_the_model_kept(tmp_path, monkeypatch):
-    import hwnas.export
+def test_a_variant_that_cannot_be_made_is_recorded_and_the_model_kept(tiny, tmp_path, monkeypatch):
+    import hwnas.export.run
 
-    real = hwnas.export._variant
+    real = hwnas.export.run.make_variant
 
     def no_int8(variant, *args):
         if variant == "int8":
             raise ValueError("quantizer says no")
         return real(variant, *args)
 
-    monkeypatch.setattr(hwnas.export, "_variant", no_int8)
-    run = search({**TINY, "termination": {"evaluations": 6}}, runs_dir=tmp_path, run_id="v")
-    manifest = export_run(run.path, top_k=1, epochs=1, variants=("fp32", "fp16", "int8"))
+    monkeypatch.setattr(hwnas.export.run, "make_variant", no_int8)
+    run = search({**tiny, "termination": {"evaluations": 6}}, runs_dir=tmp_path, run_id="v")
+    manifest = export_run(
+        run.path, top_k=1, epochs=1, variants=("fp32", "fp16", "int8"), protocol=FAST
+    )
     (model,) = manifest["models"]
     assert set(model["variants"]) == {"fp16"}
     assert manifest["failures"] == [
@@ -144,30 +180,30 @@ def test_layer_profile_accounts_for_every_conv(exported) -> None:
     assert any(r["op"] == "Conv" for r in rows)
 
 
-def test_a_budget_no_model_meets_after_training_is_an_error(tmp_path) -> None:
+def test_a_budget_no_model_meets_after_training_is_an_error(tiny, tmp_path) -> None:
     # The search's (toy) estimate says every model meets accuracy >= 0.99; one epoch of
     # real training on digits does not.
     config = {
-        **TINY,
+        **tiny,
         "budgets": ["accuracy >= 0.99"],
         "termination": {"evaluations": 6},
         "evaluator": {"name": "toy", "offset": 1.0},
     }
     run2 = search(config, runs_dir=tmp_path, run_id="s")
     with pytest.raises(HwnasError, match="no exported model meets the budgets"):
-        export_run(run2.path, top_k=1, epochs=1)
+        export_run(run2.path, top_k=1, epochs=1, protocol=FAST)
     manifest = json.loads((run2.path / "export" / "manifest.json").read_text())
     assert manifest["models"] and not manifest["models"][0]["feasible"]
     assert manifest["models"][0]["broken_budgets"] == ["accuracy >= 0.99"]
 
 
-def test_missing_and_corrupted_run_folders(tmp_path) -> None:
+def test_missing_and_corrupted_run_folders(tiny, tmp_path) -> None:
     with pytest.raises(HwnasError, match="no such run folder"):
         export_run(tmp_path / "nope")
     (tmp_path / "half").mkdir()
     with pytest.raises(HwnasError, match="not a run folder"):
         report_run(tmp_path / "half")
-    run = search(TINY, runs_dir=tmp_path, run_id="r")
+    run = search(tiny, runs_dir=tmp_path, run_id="r")
     (run.path / "run.db").write_bytes(b"garbage" * 100)
     for suffix in ("-wal", "-shm"):
         (run.path / f"run.db{suffix}").unlink(missing_ok=True)
@@ -184,3 +220,144 @@ def test_unavailable_runtime_is_a_clear_error() -> None:
     device = SimpleNamespace(runtime="onnxruntime-cuda", threads=1, batch=1)
     with pytest.raises(HwnasError, match="--no-measure"):
         target_runtime(SimpleNamespace(device=device))
+
+
+#: What the run writes when it checks its predictor (``runs/<id>/calibration.json``).
+CALIBRATION = {
+    "checked": True,
+    "reason": "predictor fitted on another machine",
+    "runtime": "slow-fake-cpu",
+    "device_id": "cpu-imaginary-0",
+    "predictor": "predictor.json",
+    "points": 12,
+    "action": "rescale",
+    "before": {"ratio": 2.0, "spearman": 0.97, "within_10pct": 0.0},
+    "after": {"ratio": 1.01, "spearman": 0.97, "within_10pct": 0.92},
+    "archs": ["a"] * 12,
+    "measured_ms": [0.02] * 12,
+    "predicted_ms": [0.01] * 12,
+    "passed": True,
+    "after_points": {"archs": ["b"] * 12, "measured_ms": [0.02] * 12},
+}
+
+
+def _images(root, shape, n: int = 240) -> str:
+    """``n`` images of ``shape`` in 10 classes told apart by their brightness."""
+    rng = np.random.default_rng(0)
+    y = np.arange(n) % 10
+    x = np.clip(rng.normal(20 + 22 * y[:, None, None, None], 30, (n, *shape)), 0, 255)
+    np.savez(root / "images.npz", x=x.astype(np.uint8), y=y)
+    return f"npz:{root / 'images.npz'}"
+
+
+@pytest.fixture(scope="module", params=[(1, 8, 8), (3, 32, 32)], ids=["8x8", "3x32x32"])
+def latency_report(request, tmp_path_factory):
+    """A run searched on latency at each input size, exported on the (fake, 2x slower)
+    device, with a calibration record and two hand-designed networks, then reported."""
+    shape = request.param
+    root = tmp_path_factory.mktemp("x".join(map(str, shape)))
+    data = small_digits(root) if shape == (1, 8, 8) else _images(root, shape)
+    config = latency_config(fitted_predictor(root, shape), data)
+    run = search({**config, "termination": {"evaluations": 20}}, runs_dir=root, run_id="l")
+    (run.path / "calibration.json").write_text(json.dumps(CALIBRATION))
+    manifest = export_run(run.path, top_k=2, epochs=1, protocol=FAST)
+    best = max(manifest["models"], key=lambda m: m["test_accuracy"])
+
+    def network(name: str, accuracy: float, ms: float) -> dict:
+        return {
+            "name": name,
+            "val_accuracy": accuracy,
+            "test_accuracy": accuracy,
+            "measured_latency_ms": ms,
+            "macs": 1,
+            "params": 1,
+            "file": None,
+            "error": None,
+        }
+
+    baselines = {
+        "recipe": manifest["recipe"],
+        "seed": 0,
+        "measured_on": "slow-fake-cpu",
+        "failures": [],
+        "baselines": [
+            network("as-accurate-slower", best["test_accuracy"], 10 * best["measured_latency_ms"]),
+            network("perfect-instant", 1.0, 1e-6),
+        ],
+    }
+    (run.path / "export" / "baselines.json").write_text(json.dumps(baselines))
+    page = report_run(run.path, layer_runs=3)
+    return run.path, manifest, best, page
+
+
+def test_the_report_renders_at_both_input_sizes_with_intervals_and_calibration(
+    latency_report, capsys
+) -> None:
+    from hwnas.cli import main
+    from hwnas.cli.export import print_summary
+
+    run, manifest, best, page = latency_report
+    print_summary(manifest, str(run))
+    out = capsys.readouterr().out
+    assert "latency predictor checked on 12 points" in out
+    assert "chosen on measured latency: 8 candidates measured" in out
+    assert all(m["deploy_file"] in out for m in manifest["models"])
+    assert main(["report", str(run), "--layer-runs", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "as-accurate-slower" in out and "dominated by the Pareto set (within noise)" in out
+    assert "perfect-instant" in out and "NOT dominated; dominates" in out
+    detail = ("archs", "measured_ms", "predicted_ms", "after_points")
+    summary = {k: v for k, v in CALIBRATION.items() if k not in detail}
+    assert manifest["calibration"] == summary
+    data = json.loads((page.parent / "report.json").read_text())
+    assert data["calibration"] == summary and data["failures"] == []
+    assert data["selection"]["selection"] == "measured"
+    n_test = manifest["dataset"]["sizes"]["test"]
+    assert data["split_sizes"]["test"] == n_test
+    for model in data["exported"]:
+        low, high = model["test_accuracy_ci"]
+        assert low <= model["test_accuracy"] <= high and high - low > 1 / n_test
+        assert (page.parent / f"layers-{model['name']}.csv").is_file()
+    rows = {b["name"]: b for b in data["baselines"]}
+    # Same test accuracy, ten times slower: dominated, but only on latency.
+    slower = rows["as-accurate-slower"]
+    assert slower["dominated"] and best["name"] in slower["dominated_by"]
+    assert slower["dominated_within_noise"] and slower["dominates"] == []
+    perfect = rows["perfect-instant"]
+    assert not perfect["dominated"]
+    assert sorted(perfect["dominates"]) == sorted(m["name"] for m in manifest["models"])
+    text = page.read_text()
+    assert "latency predictor checked on 12 points" in text and "92 % within ±10 % after" in text
+    assert "Chosen on latency measured here" in text and "within noise" in text
+    assert f"{best['test_accuracy']:.4f} [" in text and "deploy" in text
+    assert (page.parent / "pareto.png").stat().st_size > 1000
+
+
+def test_wilson_intervals_match_scipy_and_noise_verdicts() -> None:
+    from scipy.stats import binomtest
+
+    from hwnas.report.noise import dominates, overlap, wilson_interval
+
+    for k, n in [(95, 100), (360, 360), (0, 270), (351, 360)]:
+        expected = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+        low, high = wilson_interval(k / n, n)
+        assert low == pytest.approx(expected.low, abs=1e-9)
+        assert high == pytest.approx(expected.high, abs=1e-9)
+    assert wilson_interval(0.5, 0) is None
+    # 355 and 351 of 360 right: 1.1 points apart, within noise; 355 and 300 are not.
+    assert overlap(wilson_interval(355 / 360, 360), wilson_interval(351 / 360, 360))
+    assert not overlap(wilson_interval(355 / 360, 360), wilson_interval(300 / 360, 360))
+    assert dominates((0.9, 1.0), (0.9, 2.0)) and not dominates((0.9, 1.0), (0.9, 1.0))
+
+
+def test_calibration_lines_for_every_case() -> None:
+    from hwnas.export import calibration_text
+
+    assert calibration_text(None) == "calibration: not recorded"
+    unchecked = {"checked": False, "reason": "runtime onnxruntime-cuda is not available"}
+    assert calibration_text(unchecked) == (
+        "latency predictor not checked: runtime onnxruntime-cuda is not available"
+    )
+    fine = {**CALIBRATION, "action": "none", "after": None}
+    assert calibration_text(fine).endswith("no correction needed")
+    assert "ratio 2.00, 0 % within ±10 %" in calibration_text(CALIBRATION)

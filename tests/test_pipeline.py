@@ -122,3 +122,41 @@ def test_budgets_no_model_meets_still_leave_a_report(tmp_path) -> None:
     assert "NO: accuracy &gt;= 0.99" in text and "Baselines not run" not in text
     assert json.loads((report / "report.json").read_text())["baselines_status"] == "not shown"
     assert not (tmp_path / "q" / "export" / "baselines.json").exists()
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)], ids=["28x28", "3x32x32"])
+def test_the_main_job_runs_end_to_end_at_other_input_sizes(tmp_path, shape) -> None:
+    """Profile this CPU, fit, search under a latency budget, export, baselines and report
+    at MNIST's and CIFAR's input sizes (the 28x28 run once ended in a traceback)."""
+    import numpy as np
+
+    from hwnas.data import load_dataset
+
+    digits = load_dataset("digits")
+    c, h, w = shape
+    x = digits.train.x[:200, 0]
+    big = np.kron(x, np.ones((1, -(-h // 8), -(-w // 8))))[:, :h, :w]  # upsampled digits
+    images = np.repeat(big[:, None], c, axis=1) if c > 1 else big
+    np.savez(tmp_path / "data.npz", x=images.astype(np.float32), y=digits.train.y[:200])
+    config = {
+        **TINY,
+        "name": f"tiny-{h}x{w}",
+        "data": {"name": f"npz:{tmp_path / 'data.npz'}"},
+        "device": {"runtime": "onnxruntime-cpu", "profile_archs": 10},
+        "objectives": ["error", "latency_ms"],
+        "budgets": ["latency_ms <= 10"],
+        "export": {**TINY["export"], "top_k": 1},
+    }
+    out = run_pipeline(
+        config,
+        runs_dir=tmp_path / "runs",
+        run_id="r",
+        profiles_dir=tmp_path / "profiles",
+        predictors_dir=tmp_path / "predictors",
+    )
+    (model,) = out.manifest["models"]
+    assert model["measured_latency_ms"] > 0 and model["feasible"]
+    baselines = json.loads((Path(out.run) / "export" / "baselines.json").read_text())
+    assert baselines["failures"] == [] and out.failures == []
+    assert all(b["measured_latency_ms"] > 0 for b in baselines["baselines"])
+    assert out.report is not None and Path(out.report).is_file()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -11,8 +12,9 @@ import torch
 from hwnas.cli import main
 from hwnas.data import Dataset, load_dataset
 from hwnas.errors import ConfigError, HwnasError
+from hwnas.evaluators.supernet import SupernetEvaluator
 from hwnas.nn.supernet import build_supernet, load_supernet, train_supernet, weights_sha256
-from hwnas.spaces import MBConvSpace, NB201Space
+from hwnas.spaces import MBConvSpace, NB201Space, create_space
 from hwnas.train import Recipe
 
 from .conftest import tiny_digits
@@ -29,6 +31,9 @@ SPACES = {
         head_channels=16,
     ),
     "nb201": NB201Space(channels=(4, 8, 8), cells_per_stage=1),
+    "convnet": create_space(
+        "convnet", num_stages=2, stem_channels=(8,), widths=(8, 16), head_channels=(0, 16)
+    ),
 }
 RECIPE = Recipe(epochs=2, batch_size=32, warmup_epochs=1)
 
@@ -44,7 +49,7 @@ def _train(name: str, data: Dataset, **kwargs):
     return supernet, train_supernet(supernet, data, RECIPE, seed=0, **kwargs)
 
 
-@pytest.mark.parametrize("name", ["mbconv", "nb201"])
+@pytest.mark.parametrize("name", sorted(SPACES))
 def test_resumed_training_equals_uninterrupted(name: str, tiny: Dataset, tmp_path) -> None:
     straight, full = _train(name, tiny, out_dir=tmp_path / "a")
     _, partial = _train(name, tiny, out_dir=tmp_path / "b", stop_after=1)
@@ -128,3 +133,54 @@ def test_cli_train_resume_and_eval(tmp_path, capsys) -> None:
     )
     assert main([*args[:-1], "--seed", "3", "--json"]) == 2
     assert "seed" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", sorted(SPACES))
+def test_channels_last_trains_the_same_supernet_up_to_rounding(name: str, tiny: Dataset) -> None:
+    supernets = {}
+    for channels_last in (False, True):
+        supernet = build_supernet(SPACES[name], tiny.input_shape, tiny.num_classes, seed=0)
+        recipe = dataclasses.replace(RECIPE, channels_last=channels_last)
+        supernets[channels_last] = (supernet, train_supernet(supernet, tiny, recipe, seed=0))
+    (plain, plain_result), (fast, fast_result) = supernets[False], supernets[True]
+    for key, value in fast.state_dict().items():
+        assert value.is_contiguous(), key  # handed back in the ordinary format
+        if value.dtype.is_floating_point:
+            assert torch.allclose(value, plain.state_dict()[key], atol=1e-4), key
+    for subnet, measured in fast_result.subnets.items():
+        expected = plain_result.subnets[subnet]
+        assert measured["accuracy"] == pytest.approx(expected["accuracy"], abs=1 / 48)
+        assert measured["loss"] == pytest.approx(expected["loss"], rel=1e-3)
+
+
+def test_threads_and_memory_format_may_change_on_resume(tiny: Dataset, tmp_path) -> None:
+    previous = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        _train("nb201", tiny, out_dir=tmp_path, stop_after=1)
+        supernet = build_supernet(SPACES["nb201"], tiny.input_shape, tiny.num_classes, seed=0)
+        recipe = dataclasses.replace(RECIPE, threads=2, channels_last=False)
+        result = train_supernet(supernet, tiny, recipe, seed=0, out_dir=tmp_path)
+        assert torch.get_num_threads() == 1  # training threads never leak to the caller
+    finally:
+        torch.set_num_threads(previous)
+    assert result.complete
+    assert [h["threads"] for h in result.history] == [1, 2]
+    info = json.loads((tmp_path / "supernet.json").read_text())
+    assert info["threads"] == 2 and info["recipe"]["channels_last"] is False
+
+
+@pytest.mark.parametrize("name", sorted(SPACES))
+def test_channels_last_evaluation_gives_the_same_results(name: str, tiny: Dataset) -> None:
+    supernet = build_supernet(SPACES[name], tiny.input_shape, tiny.num_classes, seed=0)
+    train_supernet(supernet, tiny, RECIPE, seed=0)
+    space = SPACES[name]
+    archs = [space.largest(), space.smallest(), space.sample(np.random.default_rng(0))]
+    plain = SupernetEvaluator(supernet, tiny, calib_batch_size=32, channels_last=False)
+    expected = [plain.evaluate(arch).metrics for arch in archs]
+    fast = SupernetEvaluator(supernet, tiny, calib_batch_size=32)
+    for arch, metrics in zip(archs, expected, strict=True):
+        got = fast.evaluate(arch)
+        assert got.info["channels_last"] is True
+        assert got.metrics["accuracy"] == pytest.approx(metrics["accuracy"], abs=1 / 48)
+        assert got.metrics["val_loss"] == pytest.approx(metrics["val_loss"], rel=1e-4)

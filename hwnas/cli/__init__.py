@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        args.handler(args)
+        code = args.handler(args)  # a handler may return an exit code (1: a check failed)
     except HwnasError as error:
         print(f"hwnas: error: {error}", file=sys.stderr)
         return 2
@@ -66,4 +66,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
-    return 0
+    return int(code or 0)

@@ -50,17 +50,38 @@ def _cmd_export(args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps(manifest, indent=2))
         return
-    print(f"exported {len(manifest['models'])} models to {args.run}/export/")
-    print(f"{'val':>7s} {'test':>7s} {'pred ms':>9s} {'meas ms':>9s} {'MMACs':>8s} feasible  file")
+    print_summary(manifest, args.run)
+
+
+def print_summary(manifest: dict[str, Any], run: str) -> None:
+    """The manifest for people: selection, calibration, one line per model, failures."""
+    from hwnas.export import calibration_text
+
+    print(f"exported {len(manifest['models'])} models to {run}/export/")
+    print(calibration_text(manifest.get("calibration")))
+    if manifest["selection"] == "measured":
+        print(
+            f"chosen on measured latency: {manifest['candidates_measured']} candidates "
+            f"measured, {manifest['candidates_rejected']} over a latency ceiling"
+            + (f" ({manifest['selection_reason']})" if manifest["selection_reason"] else "")
+        )
+    else:
+        print(f"chosen on {manifest['selection']} figures: {manifest['selection_reason']}")
+    print(
+        f"{'val':>7s} {'test':>7s} {'pred ms':>9s} {'sel ms':>9s} {'meas ms':>9s} "
+        f"{'MMACs':>8s} feasible deploy  file"
+    )
     for m in manifest["models"]:
-        pred = m["predicted_latency_ms"]
-        meas = m["measured_latency_ms"]
         print(
             f"{m['val_accuracy']:7.4f} {m['test_accuracy']:7.4f} "
-            f"{'-' if pred is None else f'{pred:.4f}':>9s} "
-            f"{'-' if meas is None else f'{meas:.4f}':>9s} {m['macs'] / 1e6:8.3f} "
-            f"{'yes' if m['feasible'] else 'NO ':8s}  {m['file']}"
+            f"{_ms(m['predicted_latency_ms'])} {_ms(m['selection_latency_ms'])} "
+            f"{_ms(m['measured_latency_ms'])} {m['macs'] / 1e6:8.3f} "
+            f"{'yes' if m['feasible'] else 'NO ':8s} {m['deploy']:6s}  {m['deploy_file']}"
         )
     for failure in manifest["failures"]:
         print(f"FAILED {failure['part']}: {failure['error']}")
-    print(f"wrote {args.run}/export/manifest.json")
+    print(f"wrote {run}/export/manifest.json")
+
+
+def _ms(value: float | None) -> str:
+    return f"{'-' if value is None else f'{value:.4f}':>9s}"

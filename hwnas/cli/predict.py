@@ -1,4 +1,5 @@
-"""``hwnas fit`` (latency predictors from profiles, or few-shot transfer) and ``hwnas predict``."""
+"""``hwnas fit`` (latency predictors from profiles, or few-shot transfer) and ``hwnas predict``
+(and ``hwnas predict --check``: a predictor against measurements on this machine)."""
 
 from __future__ import annotations
 
@@ -76,12 +77,30 @@ def add_parser(commands: Any) -> None:
 
     p = commands.add_parser(
         "predict",
-        help="predict latencies with a fitted predictor",
-        description="Predict the latency (ms) of architectures on a predictor's device.",
+        help="predict latencies with a fitted predictor (or --check one on this machine)",
+        description="Predict the latency (ms) of architectures on a predictor's device. "
+        "With --check PREDICTOR, measure reference architectures spread over its latency "
+        "range on this machine and compare: exit code 0 when they agree (at least 80 % "
+        "within 10 % and a median measured/predicted ratio within 0.9-1.1), 1 when not.",
     )
     p.add_argument("arch", metavar="ARCH", nargs="?", default=None, help="architecture string")
     p.add_argument("--archs", default=None, metavar="FILE", help="architectures, one a line")
-    p.add_argument("--predictor", required=True, metavar="P", help="predictor file")
+    # One of them is required: argparse says so (exit code 2) before anything runs.
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--predictor", default=None, metavar="P", help="predictor file")
+    which.add_argument(
+        "--check", default=None, metavar="PREDICTOR", help="check this predictor file here"
+    )
+    p.add_argument(
+        "--points", type=int, default=None, help="reference architectures (--check; default 12)"
+    )
+    p.add_argument(
+        "--runtime",
+        default=None,
+        help="measure on this runtime even if the predictor was fitted with another "
+        "(--check; default: the predictor's runtime and settings, on its device only)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="reference sample seed (--check; default 0)")
     add_json(p)
     p.set_defaults(handler=_cmd_predict)
 
@@ -224,10 +243,63 @@ def _read_arch_lines(path: Path) -> list[tuple[int, str]]:
     return archs
 
 
-def _cmd_predict(args: argparse.Namespace) -> None:
+def _cmd_check(args: argparse.Namespace) -> int:
+    from hwnas.export.manifest import calibration_text
+    from hwnas.predictors import load_predictor
+    from hwnas.profiling.calibration import DEFAULT_POINTS, calibrate, predictor_runtime
+    from hwnas.profiling.runtimes import runtime_with_threads
+
+    for flag, value in (("ARCH", args.arch), ("--archs", args.archs)):
+        if value is not None:
+            raise ConfigError(flag, "not with --check (it measures its own architectures)")
+    points = DEFAULT_POINTS if args.points is None else args.points
+    if points < 3:
+        raise ConfigError("--points", "an integer >= 3", points)
+    predictor = load_predictor(args.check)
+    if args.runtime is None:
+        runtime = predictor_runtime(predictor)
+    else:
+        threads = predictor.fingerprint_.get("threads") or 1
+        runtime = runtime_with_threads(args.runtime, int(threads), check=False)
+    result = calibrate(
+        predictor,
+        runtime,
+        policy="check",
+        points=points,
+        seed=args.seed,
+        check_device=args.runtime is None,
+        predictor_path=args.check,
+        progress=not args.json,
+    )
+    if not result.checked:
+        raise HwnasError(f"cannot check {args.check} here: {result.reason}")
+    data = result.to_dict()
+    assert result.before is not None
+    rows = zip(
+        result.before.archs, result.before.measured_ms, result.before.predicted_ms, strict=True
+    )
+    lines = [f"{'measured ms':>12s}  {'predicted ms':>12s}  ratio  arch"]
+    lines += [f"{m:12.4f}  {p:12.4f}  {m / p:5.2f}  {a}" for a, m, p in rows]
+    verdict = "passes" if result.passed else "FAILS"
+    tolerance = result.tolerance
+    lines.append(
+        f"{args.check}: {calibration_text(data)}: {verdict} (needs >= "
+        f"{100 * tolerance.min_within_10pct:.0f} % within 10 % and a ratio within "
+        f"1 ± {tolerance.max_ratio_error:g}; {result.seconds:.0f} s)"
+    )
+    emit(args, data, "\n".join(lines))
+    return 0 if result.passed else 1
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
     from hwnas.errors import ArchError
     from hwnas.predictors import load_predictor
 
+    if args.check is not None:
+        return _cmd_check(args)
+    for flag, value in (("--points", args.points), ("--runtime", args.runtime)):
+        if value is not None:
+            raise ConfigError(flag, "to be used together with --check")
     if (args.arch is None) == (args.archs is None):
         raise ConfigError("ARCH", "either an architecture string or --archs FILE")
     predictor = load_predictor(args.predictor)
@@ -260,7 +332,7 @@ def _cmd_predict(args: argparse.Namespace) -> None:
                 indent=2,
             )
         )
-        return
+        return 0
     for row in rows:
         print(f"{row['latency_ms']:.4f}\t{row['arch']}")
     if len(rows) > 1:
@@ -268,3 +340,4 @@ def _cmd_predict(args: argparse.Namespace) -> None:
             f"{len(rows)} architectures in {seconds:.3f} s on {predictor.device_id_}",
             file=sys.stderr,
         )
+    return 0

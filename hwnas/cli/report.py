@@ -45,6 +45,9 @@ def _cmd_report(args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps({"report": str(page), **data}, indent=2))
         return
+    from hwnas.export import calibration_text
+
+    print(calibration_text(data.get("calibration")))
     if data["baselines_status"] == "not run":
         print("baselines not run (hwnas baselines RUN trains, exports and measures them)")
     for b in data["baselines"]:
@@ -52,6 +55,11 @@ def _cmd_report(args: argparse.Namespace) -> None:
             print(f"{b['name']:12s} not measured: {b.get('error') or 'no latency'}")
             continue
         verdict = "dominated by the Pareto set" if b["dominated"] else "NOT dominated"
+        if b.get("dominated_within_noise"):
+            verdict += " (within noise)"
+        if b.get("dominates"):
+            noise = " (within noise)" if b.get("dominates_within_noise") else ""
+            verdict += f"; dominates {', '.join(b['dominates'])}{noise}"
         latency = b["measured_latency_ms"]
         print(
             f"{b['name']:12s} test {b['test_accuracy']:.4f}, "

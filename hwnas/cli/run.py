@@ -52,6 +52,10 @@ def _cmd_run(args: argparse.Namespace) -> None:
     if result.profile:
         print(f"profile          {result.profile}")
     print(f"predictor        {result.predictor}")
+    if result.calibration is not None:
+        from hwnas.export.manifest import calibration_text
+
+        print(f"calibration      {calibration_text(result.calibration)}")
     print(f"run folder       {result.run}")
     print(
         f"exported models  {info['exported']} ({info['feasible']} meet the budgets when "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 from hwnas.cli.common import add_json
@@ -35,7 +36,11 @@ def _cmd_search(args: argparse.Namespace) -> None:
         run = resume(args.resume, progress=not args.json)
     else:
         run = search(
-            args.config, runs_dir=args.runs_dir, run_id=args.run_id, progress=not args.json
+            args.config,
+            runs_dir=args.runs_dir,
+            run_id=args.run_id,
+            progress=not args.json,
+            log=None if args.json else lambda line: print(line, file=sys.stderr, flush=True),
         )
     if args.json:
         print(json.dumps(run.to_dict(), indent=2))
@@ -53,4 +58,8 @@ def _cmd_search(args: argparse.Namespace) -> None:
         values = [c.metrics.get("accuracy", float("nan"))]
         values += [c.metrics[o] for o in objectives if o != "error"]
         print("  " + "  ".join(f"{v:12.4g}" for v in values) + f"  {c.arch}")
+    if run.calibration is not None:
+        from hwnas.export.manifest import calibration_text
+
+        print(calibration_text(run.calibration))
     print(f"wrote {run.path / 'pareto.json'}")

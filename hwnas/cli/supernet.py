@@ -58,21 +58,18 @@ def add_parser(commands: Any) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
-    import torch
 
     from hwnas.data import load_dataset
     from hwnas.nn.supernet import build_supernet, train_supernet
     from hwnas.spaces import create_space
     from hwnas.train import Recipe
 
-    if args.threads is not None:
-        if args.threads < 1:
-            raise ConfigError("--threads", "an integer >= 1", args.threads)
-        torch.set_num_threads(args.threads)
     if args.random_subnets < 0:
         raise ConfigError("--random-subnets", "an integer >= 0", args.random_subnets)
     space = create_space(args.space)
-    recipe = Recipe(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr)
+    recipe = Recipe(
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, threads=args.threads
+    )
     dataset = load_dataset(args.data, seed=args.data_seed)
     supernet = build_supernet(space, dataset.input_shape, dataset.num_classes, seed=args.seed)
     result = train_supernet(

@@ -32,7 +32,6 @@ def add_parser(commands: Any) -> None:
 
 # -- hwnas train -----------------------------------------------------------------------
 def _cmd_train(args: argparse.Namespace) -> None:
-    import torch
 
     from hwnas.costs import count_costs
     from hwnas.data import load_dataset
@@ -51,9 +50,9 @@ def _cmd_train(args: argparse.Namespace) -> None:
         else (5e-4 if args.optimizer == "sgd" else 0.05),
         label_smoothing=args.label_smoothing,
         augment=args.augment,
+        threads=args.threads,
     )
     dataset = load_dataset(args.data, seed=args.data_seed)
-    torch.set_num_threads(args.threads) if args.threads else None
     model, result = train_arch(
         space, arch, dataset, recipe, seed=args.seed, evaluate_test=True, progress=not args.json
     )

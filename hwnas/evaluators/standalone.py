@@ -7,11 +7,12 @@ measures it on the val split (:func:`hwnas.train.train_arch`). The test split is
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from hwnas import __version__
 from hwnas.errors import ConfigError
-from hwnas.evaluators.base import EvalResult, Evaluator, register_evaluator, torch_threads
+from hwnas.evaluators.base import EvalResult, Evaluator, register_evaluator
 from hwnas.spaces import Arch, SearchSpace, create_space
 
 if TYPE_CHECKING:  # torch is imported on first use: importing hwnas.evaluators stays light
@@ -32,8 +33,9 @@ class StandaloneEvaluator(Evaluator):
         recipe: The training recipe: a :class:`~hwnas.train.Recipe`, a dict of its fields, or
             ``None`` for the defaults.
         seed: Seeds weight initialisation, batch order and augmentation.
-        threads: Torch CPU threads while training (restored afterwards); ``None`` leaves the
-            current setting. Results are bit-identical only for the same thread count.
+        threads: Torch CPU threads while training (restored afterwards), in place of the
+            recipe's ``threads``; ``None`` keeps the recipe's. Results are bit-identical
+            only for the same thread count.
 
     Raises:
         ConfigError: An argument is invalid.
@@ -79,6 +81,8 @@ class StandaloneEvaluator(Evaluator):
         ):
             raise ConfigError("threads", "None or an integer >= 1", threads)
         self.threads = threads
+        if threads is not None:
+            self.recipe = dataclasses.replace(self.recipe, threads=threads)
 
     def evaluate(self, arch: Arch) -> EvalResult:
         """Train ``arch`` from scratch and measure it on the val split.
@@ -91,17 +95,17 @@ class StandaloneEvaluator(Evaluator):
             ArchError: ``arch`` belongs to another search space.
         """
         self.check_arch(arch)
-        import torch
-
         from hwnas.train import train_arch
 
-        with torch_threads(self.threads):
-            _, result = train_arch(self.space, arch, self.dataset, self.recipe, seed=self.seed)
-            threads = torch.get_num_threads()
+        _, result = train_arch(self.space, arch, self.dataset, self.recipe, seed=self.seed)
         return EvalResult(
             metrics={"accuracy": result.val_accuracy, "val_loss": result.val_loss},
             cost_seconds=result.seconds,
-            info={"epochs": result.epochs, "train_loss": result.train_loss, "threads": threads},
+            info={
+                "epochs": result.epochs,
+                "train_loss": result.train_loss,
+                "threads": result.threads,
+            },
         )
 
     def cache_key(self) -> dict[str, Any]:

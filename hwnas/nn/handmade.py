@@ -3,7 +3,9 @@
 ``lenet5`` (LeNet-5-like), ``mobilenetv2`` (a small MobileNetV2) and ``resnet8`` (a
 ResNet-8 as in the CIFAR ResNet family). Each adapts its strides to the input like the
 ``mbconv`` space does, so the same names work from 8x8 digits to 224x224 images, and
-each exports to ONNX at any input size.
+each exports to ONNX at any input size. They are the fallback for spaces that cannot
+express them: ``convnet`` has all three as architectures (:mod:`hwnas.baselines` builds
+them from it), and ResNet-8 here is built from the same basic block.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from torch import nn
 
 from hwnas.errors import ConfigError
 from hwnas.nn.build import check_input_shape
+from hwnas.spaces.convnet.model import BasicBlock
 
 HANDMADE: dict[str, Callable[[tuple[int, int, int], int], nn.Module]] = {}
 
@@ -81,27 +84,6 @@ def lenet5(shape: tuple[int, int, int], classes: int) -> nn.Module:
     )
 
 
-class _Basic(nn.Module):
-    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False),
-            nn.BatchNorm2d(c_out),
-            nn.ReLU(),
-            nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False),
-            nn.BatchNorm2d(c_out),
-        )
-        self.shortcut: nn.Module = nn.Identity()
-        if stride != 1 or c_in != c_out:
-            self.shortcut = nn.Sequential(
-                nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out)
-            )
-        self.act = nn.ReLU()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.body(x) + self.shortcut(x))
-
-
 @_register("resnet8")
 def resnet8(shape: tuple[int, int, int], classes: int) -> nn.Module:
     """ResNet-8: a 3x3 stem and three basic blocks of 16, 32, 64 channels."""
@@ -112,7 +94,7 @@ def resnet8(shape: tuple[int, int, int], classes: int) -> nn.Module:
     for i, c_out in enumerate((16, 32, 64)):
         stride = 2 if i > 0 and size >= 4 else 1
         size = -(-size // stride)
-        layers.append(_Basic(c_in, c_out, stride))
+        layers.append(BasicBlock(c_in, c_out, 3, stride))
         c_in = c_out
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, classes)]
     return nn.Sequential(*layers)

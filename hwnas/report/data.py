@@ -1,8 +1,9 @@
-"""The numbers of a report, read from a run folder: store, manifest and baselines.
+"""The numbers of a report, read from a run folder: store, manifest, baselines, calibration.
 
 Nothing here trains or measures: :func:`gather` reads ``run.db``,
-``export/manifest.json`` and ``export/baselines.json`` (each as far as it exists), and
-:func:`report_data` turns them into ``report.json``.
+``export/manifest.json``, ``export/baselines.json`` and ``calibration.json`` (each as far
+as it exists), and :func:`report_data` turns them into ``report.json``, with a Wilson
+interval for each accuracy (:mod:`hwnas.report.noise`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from hwnas.errors import HwnasError
+from hwnas.report.noise import CONFIDENCE, dominates, overlap, wilson_interval
 
 #: The axis label of each cost objective.
 COST_LABELS = {"latency_ms": "latency (ms)", "macs": "MACs", "params": "parameters"}
@@ -36,6 +38,8 @@ class RunData:
         device: The run's device id.
         manifest: The export's manifest, ``None`` before an export.
         baselines: ``export/baselines.json``, ``None`` when the baselines were not run.
+        sizes: Images in the ``val`` and ``test`` splits (for the accuracy intervals).
+        calibration: The summary of ``calibration.json``, ``None`` when not recorded.
     """
 
     path: Path
@@ -52,6 +56,8 @@ class RunData:
     device: str | None
     manifest: dict[str, Any] | None
     baselines: dict[str, Any] | None
+    sizes: dict[str, int]
+    calibration: dict[str, Any] | None
 
     @property
     def models(self) -> list[dict[str, Any]]:
@@ -65,18 +71,56 @@ class RunData:
         x = model.get(key) if model.get(key) is not None else model.get("predicted_latency_ms")
         return None if x is None else (float(model["test_accuracy"]), float(x))
 
+    def intervals(self, row: dict[str, Any]) -> dict[str, tuple[float, float] | None]:
+        """``val_accuracy_ci`` and ``test_accuracy_ci`` of a model or network row (Wilson,
+        95 %; ``None`` where the accuracy is missing)."""
+        out = {}
+        for split in ("val", "test"):
+            accuracy = row.get(f"{split}_accuracy")
+            out[f"{split}_accuracy_ci"] = (
+                None if accuracy is None else wilson_interval(accuracy, self.sizes[split])
+            )
+        return out
+
+    def exported_rows(self) -> list[dict[str, Any]]:
+        """The exported models with their accuracy intervals."""
+        return [{**m, **self.intervals(m)} for m in self.models]
+
     def baseline_rows(self) -> list[dict[str, Any]]:
-        """The hand-designed networks of ``baselines.json``, each with ``dominated``:
-        whether an exported model has at least its test accuracy and at most its cost,
-        better in one (``None`` where the network has no accuracy or cost)."""
+        """The hand-designed networks of ``baselines.json`` with their accuracy intervals
+        and how they compare with the exported models on test accuracy and cost.
+
+        Each row has ``dominated`` (an exported model has at least its test accuracy and
+        at most its cost, better in one; ``None`` where the network has no accuracy or
+        cost), ``dominated_by`` (those models' names), ``dominates`` (the exported models
+        it dominates) and, for each verdict, ``..._within_noise``: every model of the
+        verdict has a test-accuracy interval that overlaps the network's, so the
+        accuracy side of the claim is not shown by the data.
+        """
         if self.baselines is None:
             return []
-        exported = [p for p in map(self.exported_point, self.models) if p is not None]
+        exported = [
+            (m, p, self.intervals(m))
+            for m in self.models
+            if (p := self.exported_point(m)) is not None
+        ]
         rows = []
         for b in self.baselines.get("baselines", []):
-            point = baseline_point(b, self.cost)
-            dominated = None if point is None else is_dominated(point, exported)
-            rows.append({**b, "dominated": dominated})
+            point, ci = baseline_point(b, self.cost), self.intervals(b)
+            row: dict[str, Any] = {**b, **ci, "dominated": None, "dominated_by": []}
+            row.update(dominated_within_noise=None, dominates=[], dominates_within_noise=None)
+            if point is not None:
+                above = [(m, c) for m, p, c in exported if dominates(p, point)]
+                below = [(m, c) for m, p, c in exported if dominates(point, p)]
+                for key, models in (("dominated_by", above), ("dominates", below)):
+                    row[key] = [m["name"] for m, _ in models]
+                    noise = all(
+                        overlap(c["test_accuracy_ci"], ci["test_accuracy_ci"]) for _, c in models
+                    )
+                    verdict = "dominated" if key == "dominated_by" else "dominates"
+                    row[f"{verdict}_within_noise"] = bool(models) and noise
+                row["dominated"] = bool(above)
+            rows.append(row)
         return rows
 
 
@@ -85,17 +129,6 @@ def baseline_point(row: dict[str, Any], cost: str) -> tuple[float, float] | None
     x = row.get("measured_latency_ms" if cost == "latency_ms" else cost)
     accuracy = row.get("test_accuracy")
     return None if x is None or accuracy is None else (float(accuracy), float(x))
-
-
-def is_dominated(point: tuple[float, float], others: list[tuple[float, float]]) -> bool:
-    """Whether ``(accuracy, cost)`` is dominated by one of ``others`` (higher accuracy and
-    lower cost are better)."""
-    from hwnas.pareto import pareto_mask
-
-    if not others:
-        return False
-    F = np.array([(-a, x) for a, x in [point, *others]], dtype=float)
-    return not bool(pareto_mask(F)[0])
 
 
 def gather(run_dir: str | Path, *, baselines: bool = True) -> RunData:
@@ -110,7 +143,7 @@ def gather(run_dir: str | Path, *, baselines: bool = True) -> RunData:
             run without any evaluated candidate.
     """
     from hwnas.baselines import BASELINES_FILE
-    from hwnas.export import load_manifest
+    from hwnas.export import load_calibration, load_manifest
     from hwnas.pareto import pareto_front
     from hwnas.runs import open_run
 
@@ -140,6 +173,8 @@ def gather(run_dir: str | Path, *, baselines: bool = True) -> RunData:
         device=device,
         manifest=load_manifest(run.path),
         baselines=_read_json(baselines_path) if baselines and baselines_path.is_file() else None,
+        sizes={"val": len(components.dataset.val), "test": len(components.dataset.test)},
+        calibration=load_calibration(run.path),
     )
 
 
@@ -176,7 +211,11 @@ def report_data(
         "failed": sum(1 for c in data.candidates if c.status == "failed"),
         "pareto": [c.to_dict() for c in data.front],
         "hypervolume": data.progress,
-        "exported": data.models,
+        "exported": data.exported_rows(),
+        "confidence": CONFIDENCE,
+        "split_sizes": data.sizes,
+        "selection": _selection(data.manifest),
+        "calibration": data.calibration,
         "baselines": data.baseline_rows(),
         "baselines_status": status,
         "baselines_measured_on": (data.baselines or {}).get("measured_on"),
@@ -191,3 +230,16 @@ def report_data(
         gaps = [m["val_accuracy"] - m["test_accuracy"] for m in data.models]
         out["val_test_gap"] = {"mean": float(np.mean(gaps)), "max": float(np.max(gaps))}
     return out
+
+
+def _selection(manifest: dict[str, Any] | None) -> dict[str, Any] | None:
+    """How export chose its models (``None`` before an export; manifests written before
+    export measured its candidates say nothing, and are shown as ``predicted``)."""
+    if manifest is None:
+        return None
+    return {
+        "selection": manifest.get("selection", "predicted"),
+        "selection_reason": manifest.get("selection_reason", "not recorded"),
+        "candidates_measured": manifest.get("candidates_measured", 0),
+        "candidates_rejected": manifest.get("candidates_rejected", 0),
+    }

@@ -33,6 +33,7 @@ def render(
     parts = [
         f"<h1>hwnas report: {html.escape(name)}</h1>",
         _summary(data),
+        f"<p>{html.escape(_calibration(data))}</p>",
         _image(images, "pareto", "Pareto plot"),
         _image(images, "hypervolume", "hypervolume"),
     ]
@@ -85,6 +86,26 @@ def _summary(data: dict[str, Any]) -> str:
     )
 
 
+def _calibration(data: dict[str, Any]) -> str:
+    from hwnas.export import calibration_text
+
+    return calibration_text(data.get("calibration"))
+
+
+def _selection(data: dict[str, Any]) -> str:
+    selection = data.get("selection")
+    if not selection:
+        return ""
+    if selection["selection"] == "measured":
+        return (
+            f"Chosen on latency measured here before training: "
+            f"{selection['candidates_measured']} candidates measured, "
+            f"{selection['candidates_rejected']} over a latency ceiling and left out."
+        )
+    basis = "predicted latency" if selection["selection"] == "predicted" else "search figures"
+    return f"Chosen on the search's {basis} ({selection['selection_reason']})."
+
+
 def _image(images: dict[str, str | None], key: str, alt: str) -> str:
     file = images.get(key)
     if file is None:
@@ -101,17 +122,30 @@ def _plain(*pairs: tuple[str, str]) -> list[Column]:
 
 
 def _field(row: dict[str, Any], key: str) -> str:
-    return _fmt(row[key])
+    return _fmt(row.get(key))
+
+
+def _accuracy(row: dict[str, Any], split: str) -> str:
+    """An accuracy with its interval: ``0.9833 [0.9640, 0.9915]``."""
+    value, ci = row.get(f"{split}_accuracy"), row.get(f"{split}_accuracy_ci")
+    if value is None or not ci:
+        return _fmt(value)
+    return f"{value:.4f} [{ci[0]:.4f}, {ci[1]:.4f}]"
+
+
+def _deploy(m: dict[str, Any]) -> str:
+    return f"{m.get('deploy', 'fp32')}: {m.get('deploy_reason', 'no variant made')}"
 
 
 #: The columns of the exported models' table: header and cell of a manifest entry.
 EXPORTED_COLUMNS: list[Column] = [
+    *_plain(("model", "name")),
+    ("val acc [95 % CI]", partial(_accuracy, split="val")),
+    ("test acc [95 % CI]", partial(_accuracy, split="test")),
     *_plain(
-        ("model", "name"),
-        ("val acc", "val_accuracy"),
-        ("test acc", "test_accuracy"),
         ("search acc", "search_accuracy"),
         ("predicted ms", "predicted_latency_ms"),
+        ("ms at selection", "selection_latency_ms"),
         ("measured ms", "measured_latency_ms"),
         ("MACs", "macs"),
         ("params", "params"),
@@ -119,26 +153,31 @@ EXPORTED_COLUMNS: list[Column] = [
     ("feasible", lambda m: "yes" if m["feasible"] else "NO: " + "; ".join(m["broken_budgets"])),
     ("search rank", lambda m: m.get("search_rank", 0)),
     ("Pareto (trained)", lambda m: "yes" if m.get("pareto") else "no"),
+    ("deploy", _deploy),
     *_plain(("file", "file")),
 ]
 
 #: The columns of the hand-designed networks' table (a row of ``baselines.json``).
 BASELINE_COLUMNS: list[Column] = [
-    *_plain(
-        ("network", "name"),
-        ("val acc", "val_accuracy"),
-        ("test acc", "test_accuracy"),
-        ("measured ms", "measured_latency_ms"),
-        ("MACs", "macs"),
-        ("params", "params"),
-    ),
-    ("dominated by the exported Pareto set", lambda b: _verdict(b)),
+    *_plain(("network", "name")),
+    ("val acc [95 % CI]", partial(_accuracy, split="val")),
+    ("test acc [95 % CI]", partial(_accuracy, split="test")),
+    *_plain(("measured ms", "measured_latency_ms"), ("MACs", "macs"), ("params", "params")),
+    ("dominated by the exported models", lambda b: _verdict(b, "dominated_by", "dominated")),
+    ("dominates exported models", lambda b: _verdict(b, "dominates", "dominates")),
     ("failed part", lambda b: b.get("error") or ""),
 ]
 
 
 def _exported(data: dict[str, Any]) -> list[str]:
-    parts = ["<h2>Exported models</h2>", _columns(EXPORTED_COLUMNS, data["exported"])]
+    parts = ["<h2>Exported models</h2>"]
+    if _selection(data):
+        parts.append(f"<p>{html.escape(_selection(data))}</p>")
+    parts.append(_columns(EXPORTED_COLUMNS, data["exported"]))
+    parts.append(
+        "<p>Accuracies with a Wilson 95 % interval over the split's "
+        f"{data.get('split_sizes', {}).get('test', '?')} test images.</p>"
+    )
     gap = data.get("val_test_gap")
     if gap:
         parts.append(
@@ -159,10 +198,15 @@ def _baselines(data: dict[str, Any]) -> list[str]:
     return [title, _columns(BASELINE_COLUMNS, data["baselines"])]
 
 
-def _verdict(row: dict[str, Any]) -> str:
+def _verdict(row: dict[str, Any], names: str, verdict: str) -> str:
+    """``no``, or ``yes: model names``, saying when the accuracy intervals overlap."""
     if row.get("dominated") is None:
         return "unknown (not measured)"
-    return "yes" if row["dominated"] else "no"
+    models = row.get(names) or []
+    if not models:
+        return "no"
+    noise = " (within noise: test-accuracy intervals overlap)"
+    return f"yes: {', '.join(models)}" + (noise if row.get(f"{verdict}_within_noise") else "")
 
 
 def _columns(columns: list[Column], items: list[dict[str, Any]]) -> str:

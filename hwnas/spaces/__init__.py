@@ -6,6 +6,7 @@ registers the built-in ones.
 """
 
 from hwnas.spaces.base import Arch, SearchSpace
+from hwnas.spaces.convnet import ConvNetArch, ConvNetSpace
 from hwnas.spaces.mbconv import MBBlock, MBConvArch, MBConvSpace, MBStage
 from hwnas.spaces.nb201 import NB201Arch, NB201Space
 from hwnas.spaces.registry import SPACES, create_space, list_spaces, register_space
@@ -13,6 +14,8 @@ from hwnas.spaces.registry import SPACES, create_space, list_spaces, register_sp
 __all__ = [
     "SPACES",
     "Arch",
+    "ConvNetArch",
+    "ConvNetSpace",
     "MBBlock",
     "MBConvArch",
     "MBConvSpace",

@@ -140,6 +140,11 @@ class SearchSpace(abc.ABC):
         """The table blocks whose latencies sum to ``arch``'s table latency."""
         raise ConfigError("space", "a space with a block lookup table", self.name)
 
+    def baselines(self) -> dict[str, str]:
+        """Hand-designed networks that are architectures of this space, ``{name: arch
+        string}``, for the report's comparison (none by default)."""
+        return {}
+
     def describe(self, arch: Arch) -> dict[str, Any]:
         """Extra facts about ``arch`` for ``hwnas space describe`` (none by default)."""
         return {}

@@ -10,7 +10,7 @@ from hwnas.errors import ArchError, ConfigError
 from hwnas.nn import HwnasNet, build_model
 from hwnas.nn.supernet import build_supernet, recalibrate_subnet
 from hwnas.onnx_export import export_onnx, onnx_parity
-from hwnas.spaces import MBConvSpace, SearchSpace, create_space
+from hwnas.spaces import MBConvSpace, SearchSpace, create_space, list_spaces
 
 from ..conftest import SMALL_SHAPES
 
@@ -32,7 +32,7 @@ def _archs(space: SearchSpace, n_random: int = 2) -> list:
     return [space.largest(), space.smallest(), *(space.sample(rng) for _ in range(n_random))]
 
 
-@pytest.mark.parametrize("name", ["mbconv", "nb201"])
+@pytest.mark.parametrize("name", list_spaces())
 def test_extract_matches_subnet_and_onnx(name: str, tmp_path) -> None:
     space = create_space(name)
     shape = SMALL_SHAPES[name]

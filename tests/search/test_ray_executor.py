@@ -75,7 +75,17 @@ def test_a_crashed_actor_is_replaced_and_its_candidate_retried(ray_instance, tmp
     factory = _Factory(kill_at=3, counter=str(tmp_path / "n"))
     outcomes = _run(RayExecutor(factory, workers=2, retries=1), 6)
     assert sorted(outcomes) == list(range(6))
+    assert (tmp_path / "n.killed").exists()  # the kill did happen
     assert all(not isinstance(o, EvalFailure) for o in outcomes.values())
+
+
+def test_a_crashed_actor_without_retries_is_recorded(ray_instance, tmp_path) -> None:
+    factory = _Factory(kill_at=3, counter=str(tmp_path / "n"))
+    outcomes = _run(RayExecutor(factory, workers=2, retries=0), 6)
+    assert sorted(outcomes) == list(range(6)) and (tmp_path / "n.killed").exists()
+    failed = [o for o in outcomes.values() if isinstance(o, EvalFailure)]
+    assert len(failed) == 1  # only the killed actor's candidate; the other actor went on
+    assert failed[0].error == "worker actor died" and failed[0].attempts == 1
 
 
 def test_a_hanging_candidate_times_out_and_others_finish(ray_instance) -> None:

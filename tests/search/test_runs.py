@@ -166,7 +166,29 @@ def test_process_pool_survives_a_crashing_worker(tmp_path) -> None:
     assert sorted(outcomes) == list(range(6))
     # The worker killed at the 3rd evaluation took its candidate(s) down; retried, they
     # succeed, and every other candidate is evaluated normally.
+    assert (tmp_path / "n.killed").exists()  # the kill did happen
     assert all(not isinstance(o, EvalFailure) for o in outcomes.values())
+
+
+@pytest.mark.usefixtures("importable_tests")
+def test_process_pool_without_retries_records_the_crash(tmp_path) -> None:
+    from hwnas.executors import EvalFailure, ProcessPoolExecutor
+    from hwnas.spaces import NB201Space
+
+    space = NB201Space()
+    archs = [space.from_index(i) for i in range(6)]
+    executor = ProcessPoolExecutor(_Factory(str(tmp_path / "n")), workers=2, retries=0)
+    try:
+        outcomes = dict(executor.run(archs))
+    finally:
+        executor.close()
+    assert sorted(outcomes) == list(range(6)) and (tmp_path / "n.killed").exists()
+    # The crash breaks the pool: every candidate not finished by then (the killed one, and
+    # those in flight or queued behind it) is recorded as failed after one attempt; the
+    # two evaluated before the kill are kept.
+    failed = [o for o in outcomes.values() if isinstance(o, EvalFailure)]
+    assert 1 <= len(failed) <= 4
+    assert all(f.error == "worker process crashed" and f.attempts == 1 for f in failed)
 
 
 @pytest.mark.usefixtures("importable_tests")

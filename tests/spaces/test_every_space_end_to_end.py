@@ -68,7 +68,11 @@ def chain(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         "seed": 0,
         "space": {"name": name},
         "data": {"name": f"npz:{npz}"},
-        "device": {"predictor": str(predictor_path), "runtime": "onnxruntime-cpu"},
+        "device": {
+            "predictor": str(predictor_path),
+            "runtime": "onnxruntime-cpu",
+            "calibration": "off",  # fitted a moment ago, here (tests/*calibration* check it)
+        },
         "objectives": ["error", "latency_ms"],
         "budgets": [f"latency_ms <= {ceiling:.6f}"],
         "strategy": {"name": "random"},
@@ -78,7 +82,7 @@ def chain(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         "batch_size": 3,
     }
     run = search(config, runs_dir=root / "runs", run_id="r")
-    manifest = export_run(run.path, top_k=1, epochs=1, variants=("fp32",))
+    manifest = export_run(run.path, top_k=1, epochs=1, variants=("fp32",), protocol=FAST)
     return space, metrics, run.path, manifest
 
 

@@ -93,11 +93,16 @@ def test_fingerprint_depends_on_configuration() -> None:
     )
 
 
+#: A non-default configuration of each space (a new space adds one here).
+OTHER_CONFIGS = {
+    "mbconv": {"head_channels": 128},
+    "nb201": {"channels": (8, 16, 32)},
+    "convnet": {"fc_hidden": (0, 64)},
+}
+
+
 def test_file_stem_separates_space_configurations(space) -> None:
     assert space.file_stem == space.name
-    if space.name == "mbconv":
-        other = create_space("mbconv", head_channels=128)
-    else:
-        other = create_space("nb201", channels=(8, 16, 32))
+    other = create_space(space.name, **OTHER_CONFIGS[space.name])
     assert other.file_stem == f"{space.name}-{other.fingerprint()}"
     assert other.file_stem != space.file_stem

@@ -55,8 +55,14 @@ class DynamicConv2d(nn.Conv2d):
         return None if self.bias is None else self.bias[:c_out]
 
     def forward(  # type: ignore[override]
-        self, x: torch.Tensor, c_out: int | None = None, kernel: int | None = None
+        self,
+        x: torch.Tensor,
+        c_out: int | None = None,
+        kernel: int | None = None,
+        stride: int | None = None,
     ) -> torch.Tensor:
+        """``x`` through the active slice; ``stride`` overrides the layer's own (for
+        spaces where a block's stride is a choice)."""
         c_in = x.shape[1]
         if self.depthwise:
             c_out = c_in
@@ -67,7 +73,7 @@ class DynamicConv2d(nn.Conv2d):
             x,
             self.active_weight(c_in, c_out, k),
             self.active_bias(c_out),
-            self.stride,
+            self.stride if stride is None else stride,
             k // 2,
             1,
             c_in if self.depthwise else 1,
@@ -130,6 +136,15 @@ class DynamicSqueezeExcite(nn.Module):
         return x * self.gate(self.expand(hidden, c_out=c))
 
 
+class DynamicLinear(nn.Linear):
+    """A fully connected layer sliced to the input's features and ``c_out`` outputs."""
+
+    def forward(self, x: torch.Tensor, c_out: int | None = None) -> torch.Tensor:  # type: ignore[override]
+        c_out = self.out_features if c_out is None else c_out
+        bias = None if self.bias is None else self.bias[:c_out]
+        return F.linear(x, self.weight[:c_out, : x.shape[1]], bias)
+
+
 def max_hidden(max_channels: int, reduction: int = 4) -> int:
     """The largest squeeze-excite hidden width over ``1..max_channels`` active channels."""
     return max(make_divisible(c / reduction) for c in range(1, max_channels + 1))
@@ -166,3 +181,11 @@ def copy_se(src: DynamicSqueezeExcite, dst: nn.Module, channels: int) -> None:
     hidden = src.hidden(channels)
     copy_conv(src.reduce, dst.reduce, channels, hidden)  # type: ignore[arg-type]
     copy_conv(src.expand, dst.expand, hidden, channels)  # type: ignore[arg-type]
+
+
+@torch.no_grad()
+def copy_linear(src: nn.Linear, dst: nn.Linear) -> None:
+    """Copy the first ``dst.out_features`` x ``dst.in_features`` slice of ``src``."""
+    dst.weight.copy_(src.weight[: dst.out_features, : dst.in_features])
+    if dst.bias is not None and src.bias is not None:
+        dst.bias.copy_(src.bias[: dst.out_features])

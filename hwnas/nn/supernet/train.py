@@ -8,7 +8,10 @@ predictions (KL divergence), as in Once-for-All and BigNAS, otherwise from the l
 Batch order, augmentation and dropout derive from ``seed`` through generators whose states
 go into the checkpoint; the random subnets of step ``s`` of epoch ``e`` derive from
 ``(seed, e, s)``. A run killed after any epoch and started again with the same folder
-therefore ends with exactly the weights of an uninterrupted run (same thread count).
+therefore ends with exactly the weights of an uninterrupted run (same thread count and
+memory format). Training runs on ``recipe.threads`` torch threads in ``channels_last`` format
+when the recipe says so (see :func:`hwnas.train.training_setup`); both may change between a
+run and its resumption.
 """
 
 from __future__ import annotations
@@ -40,7 +43,17 @@ from hwnas.nn.supernet.store import (
 )
 from hwnas.progress import maybe, progress_bar
 from hwnas.spaces.base import Arch
-from hwnas.train import Recipe, augment_batch, lr_factor, make_optimizer
+from hwnas.train import (
+    Recipe,
+    as_input,
+    augment_batch,
+    lr_factor,
+    make_optimizer,
+    training_setup,
+)
+
+# Recipe fields that say how training runs, not what it learns.
+EXECUTION = ("threads", "channels_last")
 
 
 @dataclass
@@ -93,8 +106,10 @@ def train_supernet(
     Args:
         supernet: A freshly built supernet (:func:`~hwnas.nn.supernet.build_supernet`).
         dataset: The dataset; its test split is not read.
-        recipe: Optimiser, schedule, batch size, epochs and augmentation (as for standalone
-            training; defaults to :class:`~hwnas.train.Recipe`'s defaults).
+        recipe: Optimiser, schedule, batch size, epochs, augmentation, threads and memory
+            format (as for standalone training; defaults to :class:`~hwnas.train.Recipe`'s
+            defaults). The caller's thread count is restored and the supernet is contiguous
+            again afterwards.
         seed: Seeds batch order, augmentation, dropout and the sampled subnets.
         num_random: Random subnets per step besides the largest and the smallest.
         distill: Train all but the largest on the largest's soft predictions.
@@ -141,7 +156,12 @@ def train_supernet(
     bar = progress_bar(progress)
     # Dropout draws from the global generator: fork it (seeded, or restored from the
     # checkpoint) so that training is reproducible and the caller's state is left alone.
-    with torch.random.fork_rng(devices=[]), maybe(bar):
+    # Threads and memory format apply to training only (see hwnas.train.training_setup).
+    with (
+        torch.random.fork_rng(devices=[]),
+        maybe(bar),
+        training_setup(supernet, recipe) as threads,
+    ):
         if torch_rng is None:
             torch.manual_seed(seed)
         else:
@@ -165,6 +185,7 @@ def train_supernet(
                     **losses,
                     "seconds": seconds,
                     "cpu_seconds": time.process_time() - cpu,
+                    "threads": threads,
                 }
             )
             if folder is not None:
@@ -194,7 +215,8 @@ def train_supernet(
             accuracy, loss = evaluate_subnet(supernet, arch, dataset.val, batches)
             result.subnets[name] = {"accuracy": accuracy, "loss": loss}
     if folder is not None:
-        _write_outputs(folder, supernet, dataset, settings, result, extra_info or {})
+        info = {**settings, "recipe": recipe.to_dict()}  # with threads and memory format
+        _write_outputs(folder, supernet, dataset, info, result, extra_info or {})
     return result
 
 
@@ -222,30 +244,54 @@ def _train_epoch(
     for step, start in enumerate(range(0, n, recipe.batch_size)):
         index = order[start : start + recipe.batch_size]
         x = augment_batch(dataset.train.x[index], recipe.augment, recipe.shift_pixels, generator)
-        y = dataset.train.y[index]
         rng = np.random.default_rng([seed, epoch, step])
         archs: list[Arch] = [largest, smallest] + [space.sample(rng) for _ in range(num_random)]
-        optimizer.zero_grad(set_to_none=True)
-        soft: torch.Tensor | None = None
-        step_loss = 0.0
-        for arch in archs:
-            logits = supernet(x, arch)
-            if soft is None or not distill:
-                loss = F.cross_entropy(logits, y, label_smoothing=recipe.label_smoothing)
-            else:
-                loss = F.kl_div(F.log_softmax(logits, 1), soft, reduction="batchmean")
-            if soft is None:
-                soft = logits.detach().softmax(1)
-                total_largest += float(loss.detach()) * len(index)
-            loss.backward()
-            step_loss += float(loss.detach())
-        optimizer.step()
+        loss_largest, step_loss = sandwich_step(
+            supernet, as_input(x, recipe), dataset.train.y[index], archs, optimizer, recipe,
+            distill,
+        )  # fmt: skip
         schedule.step()
+        total_largest += loss_largest * len(index)
         total_all += step_loss * len(index)
         if bar is not None:
             label = f"supernet epoch {epoch + 1} loss={step_loss:.3f}"
             bar.update(task, advance=1, description=label)
     return {"loss_largest": total_largest / n, "loss": total_all / n}
+
+
+def sandwich_step(
+    supernet: Supernet,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    archs: list[Arch],
+    optimizer: torch.optim.Optimizer,
+    recipe: Recipe,
+    distill: bool,
+) -> tuple[float, float]:
+    """One optimizer step over the subnets ``archs`` (the largest first) on ``(x, y)``.
+
+    Gradients of every subnet accumulate before the step. The first subnet learns from the
+    labels; with ``distill`` the others learn from its soft predictions.
+
+    Returns:
+        The first subnet's loss and the sum of all the subnets' losses.
+    """
+    optimizer.zero_grad(set_to_none=True)
+    soft: torch.Tensor | None = None
+    first = total = 0.0
+    for arch in archs:
+        logits = supernet(x, arch)
+        if soft is None or not distill:
+            loss = F.cross_entropy(logits, y, label_smoothing=recipe.label_smoothing)
+        else:
+            loss = F.kl_div(F.log_softmax(logits, 1), soft, reduction="batchmean")
+        if soft is None:
+            soft = logits.detach().softmax(1)
+            first = float(loss.detach())
+        loss.backward()
+        total += float(loss.detach())
+    optimizer.step()
+    return first, total
 
 
 def _settings(
@@ -264,7 +310,9 @@ def _settings(
         "input_shape": list(supernet.input_shape),
         "num_classes": supernet.num_classes,
         "dataset_fingerprint": dataset.fingerprint,
-        "recipe": recipe.to_dict(),
+        # How the arithmetic runs (threads, memory format) may change between a run and its
+        # resumption (another machine, say); what is learned may not.
+        "recipe": {k: v for k, v in recipe.to_dict().items() if k not in EXECUTION},
         "seed": seed,
         "num_random": num_random,
         "distill": distill,
@@ -310,7 +358,7 @@ def _write_outputs(
         "weights_sha256": result.weights_sha256 if result.complete else None,
         "subnets": result.subnets,
         "seconds": result.seconds,
-        "threads": torch.get_num_threads(),
+        "threads": result.history[-1].get("threads") if result.history else None,
         "history": result.history,
         "hwnas": __version__,
     }

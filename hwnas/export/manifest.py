@@ -1,0 +1,85 @@
+"""Files export reads and writes beside the run: the manifest and the predictor's calibration.
+
+``runs/<id>/export/manifest.json`` is export's record (:func:`load_manifest`).
+``runs/<id>/calibration.json`` is written by the run when it checks its latency predictor
+against this machine (issue 11); export copies its summary into the manifest and the
+report shows it (:func:`load_calibration`, :func:`calibration_text`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from hwnas.errors import HwnasError
+
+#: The per-point detail of ``calibration.json``, left out of the manifest's summary.
+CALIBRATION_DETAIL = ("archs", "measured_ms", "predicted_ms", "after_points")
+
+
+def _read(path: Path, again: str) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        raise HwnasError(f"{path}: corrupted (not JSON); {again}") from None
+    return data
+
+
+def load_manifest(run_dir: str | Path) -> dict[str, Any] | None:
+    """``runs/<id>/export/manifest.json``, or ``None`` when the run was not exported.
+
+    Raises:
+        HwnasError: The manifest is not JSON.
+    """
+    return _read(Path(run_dir) / "export" / "manifest.json", "export again")
+
+
+def load_calibration(run_dir: str | Path) -> dict[str, Any] | None:
+    """The summary of ``runs/<id>/calibration.json`` (``checked``, ``reason``, ``runtime``,
+    ``device_id``, ``predictor``, ``points``, ``action``, ``before``, ``after``...; the
+    per-point lists left out), or ``None`` when the run recorded no calibration.
+
+    Raises:
+        HwnasError: The file is not JSON.
+    """
+    from hwnas.profiling.calibration import CALIBRATION_FILE
+
+    data = _read(Path(run_dir) / CALIBRATION_FILE, "run the calibration again")
+    if data is None:
+        return None
+    return {key: value for key, value in data.items() if key not in CALIBRATION_DETAIL}
+
+
+def calibration_text(calibration: dict[str, Any] | None) -> str:
+    """One line saying what the calibration found, for the report and the CLI."""
+    if calibration is None:
+        return "calibration: not recorded"
+    if not calibration.get("checked"):
+        return f"latency predictor not checked: {calibration.get('reason') or 'no reason given'}"
+    before = calibration.get("before") or {}
+    after = calibration.get("after")
+    text = (
+        f"latency predictor checked on {calibration.get('points')} points on "
+        f"{calibration.get('runtime')}: measured/predicted ratio {_num(before.get('ratio'))}, "
+        f"{_pct(before.get('within_10pct'))} within ±10 %, Spearman "
+        f"{_num(before.get('spearman'))} before"
+    )
+    action = calibration.get("action")
+    if after:
+        text += f"; {_pct(after.get('within_10pct'))} within ±10 % after ({action})"
+    elif action and action != "none":
+        text += f"; action: {action}"
+    else:
+        text += "; no correction needed"
+    return text
+
+
+def _num(value: Any) -> str:
+    return "?" if value is None else f"{float(value):.2f}"
+
+
+def _pct(value: Any) -> str:
+    return "?" if value is None else f"{100 * float(value):.0f} %"

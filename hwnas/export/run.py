@@ -1,0 +1,384 @@
+"""``export_run``: train, export, verify and re-measure the models a run found.
+
+See :mod:`hwnas.export` for the steps; this module holds the loop and the manifest.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hwnas.errors import ConfigError, HwnasError
+from hwnas.export.manifest import load_calibration
+from hwnas.export.measure import measure_latency_ms, measure_onnx_ms, runtime_here
+from hwnas.export.selection import select_candidates, untrained_latency_ms
+from hwnas.export.variants import VARIANTS, choose_deploy, make_variant
+from hwnas.io import atomic_write_json
+from hwnas.parts import Parts
+
+PARITY_TOLERANCE = 1e-4
+
+
+@dataclass
+class ExportedModel:
+    """One exported model and its measured numbers."""
+
+    name: str
+    arch: str
+    files: dict[str, str]
+    val_accuracy: float
+    test_accuracy: float
+    predicted_latency_ms: float | None
+    measured_latency_ms: float | None
+    macs: int
+    params: int
+    max_abs_diff: float
+    feasible: bool
+    broken_budgets: list[str]
+    variants: dict[str, dict[str, Any]]
+    search_accuracy: float | None
+    train_seconds: float
+    #: Non-domination rank among the search's feasible candidates (0: its Pareto front).
+    search_rank: int = 0
+    #: Non-dominated among the exported feasible models, on trained accuracy and measured
+    #: latency (set once all are trained).
+    pareto: bool = False
+    #: Latency measured before selection (untrained weights), ``None`` when not measured.
+    selection_latency_ms: float | None = None
+    #: The file to deploy (``fp32``, ``fp16`` or ``int8``) and why.
+    deploy: str = "fp32"
+    deploy_reason: str = field(default="no variant made")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict (the manifest entry)."""
+        return {
+            "name": self.name,
+            "file": self.files["fp32"],
+            "arch": self.arch,
+            "val_accuracy": self.val_accuracy,
+            "test_accuracy": self.test_accuracy,
+            "search_accuracy": self.search_accuracy,
+            "predicted_latency_ms": self.predicted_latency_ms,
+            "selection_latency_ms": self.selection_latency_ms,
+            "measured_latency_ms": self.measured_latency_ms,
+            "macs": self.macs,
+            "params": self.params,
+            "max_abs_diff": self.max_abs_diff,
+            "feasible": self.feasible,
+            "broken_budgets": self.broken_budgets,
+            "search_rank": self.search_rank,
+            "pareto": self.pareto,
+            "variants": self.variants,
+            "deploy": self.deploy,
+            "deploy_reason": self.deploy_reason,
+            "deploy_file": self.files[self.deploy],
+            "train_seconds": round(self.train_seconds, 2),
+        }
+
+
+def _slug(text: str, limit: int = 40) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:limit] or "model"
+
+
+def export_run(
+    run_dir: str | Path,
+    *,
+    top_k: int | None = None,
+    epochs: int | None = None,
+    seed: int | None = None,
+    opset: int = 17,
+    variants: Sequence[str] = ("fp32",),
+    measure: bool = True,
+    progress: bool = False,
+    protocol: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Train, export, verify and re-measure the Pareto set of ``run_dir``.
+
+    Args:
+        run_dir: A run folder (``runs/<id>``).
+        top_k: Export this many models (when that many are feasible): the search's Pareto
+            front, spread evenly along it when it is larger (its most accurate and fastest
+            models always kept), filled from the next non-dominated fronts when smaller.
+            Default: the whole front. Where the run's runtime is available, the choice is
+            made on latency measured here (:mod:`hwnas.export.selection`).
+        epochs: Final training epochs (default: the recipe's).
+        seed: Training seed (default: the run's).
+        opset: ONNX opset.
+        variants: Any of ``fp32`` (always), ``fp16``, ``int8``.
+        measure: Measure latency on the run's runtime. When it is off or the runtime is
+            not available here, selection and flags use predicted latency and the
+            manifest says so (``selection``, ``selection_reason``).
+        progress: Show progress on stderr.
+        protocol: Keyword arguments of :func:`hwnas.profiling.protocol.measure` (the
+            protocol's defaults otherwise).
+
+    Returns:
+        The manifest (also written to ``runs/<id>/export/manifest.json``).
+
+    Raises:
+        HwnasError: Missing or corrupted run folder, or no exported model meeting the
+            budgets (the manifest is written first, with the flags).
+    """
+    from hwnas.runs import open_run
+
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        raise ConfigError("--variants", f"a subset of {', '.join(VARIANTS)}", unknown)
+    if top_k is not None and top_k < 1:
+        raise ConfigError("--top-k", "a positive integer", top_k)
+    run = open_run(run_dir)
+    config, components = run.config, run.components
+    space, dataset = components.space, components.dataset
+    shape = dataset.input_shape
+    batch = config.device.batch if config.device is not None else 1
+    protocol = dict(protocol or {})
+    parts = Parts(say=_warn if progress else None)
+    runtime, why_not = runtime_here(config, measure)
+    if measure and runtime is None:
+        _warn(f"{why_not}; selecting on predicted latency")
+
+    with run.store() as store:
+        selection = select_candidates(
+            store.candidates(),
+            objectives=tuple(components.objectives),
+            budgets=tuple(components.budgets),
+            search_budgets=tuple(components.search_budgets),
+            top_k=top_k,
+            key=lambda c: space.network_key(space.parse(c.arch)),  # one model per network
+            measure=None
+            if runtime is None
+            else partial(
+                untrained_latency_ms,
+                runtime,
+                space,
+                shape=shape,
+                classes=dataset.num_classes,
+                batch=batch,
+                protocol=protocol,
+            ),
+            reason=why_not,
+        )
+        device_fingerprint = store.get_meta("device_fingerprint")
+    if not selection.chosen:
+        raise HwnasError(f"{run.path}: the run has no feasible evaluated candidate to export")
+    from hwnas.train import Recipe
+
+    recipe = Recipe(
+        **{
+            **Recipe().to_dict(),
+            "threads": config.export.threads,
+            "channels_last": config.export.channels_last,
+            **({"epochs": epochs} if epochs else {}),
+        }
+    )
+    seed = config.seed if seed is None else seed
+    out_dir = run.path / "export"
+    out_dir.mkdir(exist_ok=True)
+    device_id = str((device_fingerprint or {}).get("device_id", ""))
+    models = []
+    for index, (candidate, rank) in enumerate(selection.chosen):
+        model = _export_one(
+            index,
+            candidate,
+            rank,
+            components=components,
+            recipe=recipe,
+            seed=seed,
+            out_dir=out_dir,
+            opset=opset,
+            runtime=runtime,
+            batch=batch,
+            protocol=protocol,
+            device_id=device_id,
+            progress=progress,
+        )
+        model.selection_latency_ms = selection.measured_ms.get(candidate.arch)
+        _add_variants(model, variants, out_dir, dataset, runtime, batch, protocol, parts)
+        models.append(model)
+    _mark_pareto(models, components.objectives)
+    calibration = parts.attempt("calibration record", partial(load_calibration, run.path))
+    manifest = {
+        "run": str(run.path),
+        "space": space.name,
+        "objectives": list(components.objectives),
+        "budgets": [str(b) for b in components.budgets],
+        **_budget_maxima(components.budgets),
+        "device_fingerprint": device_fingerprint,
+        "measured_on": runtime.name if runtime is not None else None,
+        **selection.summary(),
+        "calibration": calibration,
+        "dataset": dataset.summary(),
+        "recipe": recipe.to_dict(),
+        "seed": seed,
+        "opset": opset,
+        "models": [m.to_dict() for m in models],
+        "failures": parts.to_list(),
+    }
+    atomic_write_json(out_dir / "manifest.json", manifest)
+    if components.budgets and not any(m.feasible for m in models):
+        raise HwnasError(
+            f"no exported model meets the budgets ({', '.join(manifest['budgets'])}) once "
+            f"trained and measured; see {out_dir / 'manifest.json'}"
+        )
+    return manifest
+
+
+def _export_one(
+    index: int,
+    candidate: Any,
+    rank: int,
+    *,
+    components: Any,
+    recipe: Any,
+    seed: int,
+    out_dir: Path,
+    opset: int,
+    runtime: Any,
+    batch: int,
+    protocol: Mapping[str, Any],
+    device_id: str,
+    progress: bool,
+) -> ExportedModel:
+    """Train one candidate, export it to ONNX, check parity, measure it and flag it."""
+    from hwnas.objectives import metric_value
+    from hwnas.onnx_export import export_onnx, onnx_parity
+    from hwnas.train import train_arch
+
+    space, dataset = components.space, components.dataset
+    shape = dataset.input_shape
+    arch = space.parse(candidate.arch)
+    started = time.perf_counter()
+    model, result = train_arch(
+        space, arch, dataset, recipe, seed=seed, evaluate_test=True, progress=progress
+    )
+    train_seconds = time.perf_counter() - started
+    name = f"{index:02d}-{_slug(str(arch))}"
+    predicted = candidate.metrics.get("latency_ms")
+    # Measured after training, never during it: timing shares no core with training.
+    measured = None
+    if runtime is not None:
+        measured = measure_latency_ms(runtime, model, shape, batch, **protocol)
+    metrics = {
+        **candidate.metrics,
+        "accuracy": result.val_accuracy,
+        "error": 1 - result.val_accuracy,
+    }
+    if measured is not None:
+        metrics["latency_ms"] = measured
+    broken = [str(b) for b in components.budgets if not b.met(metric_value(metrics, b.metric))]
+    metadata = {
+        "hwnas.space": space.name,
+        "hwnas.arch": str(arch),
+        "hwnas.val_accuracy": f"{result.val_accuracy:.6f}",
+        "hwnas.test_accuracy": f"{result.test_accuracy:.6f}",
+        "hwnas.predicted_latency_ms": "" if predicted is None else f"{predicted:.6f}",
+        "hwnas.measured_latency_ms": "" if measured is None else f"{measured:.6f}",
+        "hwnas.device_id": device_id,
+        "hwnas.input_mean": ",".join(f"{m:.6f}" for m in dataset.mean),
+        "hwnas.input_std": ",".join(f"{s:.6f}" for s in dataset.std),
+        "hwnas.feasible": str(not broken).lower(),
+        "hwnas.broken_budgets": "; ".join(broken),
+    }
+    path = export_onnx(model, out_dir / name / "model.onnx", shape, opset=opset, metadata=metadata)
+    diff = onnx_parity(model, path, dataset.val.x[:64])
+    if diff > PARITY_TOLERANCE:
+        raise HwnasError(
+            f"{path}: onnxruntime differs from PyTorch by {diff:.2e} (> {PARITY_TOLERANCE})"
+        )
+    return ExportedModel(
+        name=name,
+        arch=str(arch),
+        files={"fp32": str(path.relative_to(out_dir))},
+        val_accuracy=result.val_accuracy,
+        test_accuracy=float(result.test_accuracy or 0.0),
+        predicted_latency_ms=predicted,
+        measured_latency_ms=measured,
+        macs=int(candidate.metrics["macs"]),
+        params=int(candidate.metrics["params"]),
+        max_abs_diff=diff,
+        feasible=not broken,
+        broken_budgets=broken,
+        variants={},
+        search_accuracy=candidate.metrics.get("accuracy"),
+        train_seconds=train_seconds,
+        search_rank=rank,
+    )
+
+
+def _add_variants(
+    model: ExportedModel,
+    variants: Sequence[str],
+    out_dir: Path,
+    dataset: Any,
+    runtime: Any,
+    batch: int,
+    protocol: Mapping[str, Any],
+    parts: Parts,
+) -> None:
+    """Make, check and measure the variants of ``model``; choose the file to deploy."""
+    fp32_path = out_dir / model.files["fp32"]
+    measure = partial(
+        measure_onnx_ms, runtime, shape=dataset.input_shape, batch=batch, protocol=protocol
+    )
+    for variant in variants:
+        if variant == "fp32":
+            continue
+        # A variant is an extra: one that cannot be made is recorded, the model stays.
+        info = parts.attempt(
+            f"{model.name}: {variant} variant",
+            partial(make_variant, variant, fp32_path, dataset, measure),
+        )
+        if info is None:
+            continue
+        model.files[variant] = str((fp32_path.parent / info.pop("file")).relative_to(out_dir))
+        model.variants[variant] = {"file": model.files[variant], **info}
+    model.deploy, model.deploy_reason, offered = choose_deploy(
+        model.measured_latency_ms, model.variants
+    )
+    for variant, ok in offered.items():
+        model.variants[variant]["offered"] = ok
+
+
+def _mark_pareto(models: list[ExportedModel], objectives: Sequence[str]) -> None:
+    """Flag the feasible models no other feasible exported model dominates, on trained
+    validation accuracy and measured latency (predicted where not measured)."""
+    from hwnas.objectives import objective_vector
+    from hwnas.pareto import pareto_mask
+
+    if not models:
+        return
+    F = []
+    for m in models:
+        latency = m.measured_latency_ms
+        if latency is None:
+            latency = m.predicted_latency_ms
+        metrics: dict[str, float] = {
+            "accuracy": m.val_accuracy,
+            "error": 1 - m.val_accuracy,
+            "latency_ms": float("nan") if latency is None else latency,
+            "macs": m.macs,
+            "params": m.params,
+        }
+        F.append(objective_vector(metrics, tuple(objectives)))
+    G = np.array([[0.0 if m.feasible else 1.0] for m in models])
+    for model, keep in zip(models, pareto_mask(np.array(F, dtype=float), G), strict=True):
+        model.pareto = bool(keep)
+
+
+def _budget_maxima(budgets: Sequence[Any]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for b in budgets:
+        out[f"{b.metric}_{'max' if b.op == '<=' else 'min'}"] = b.bound
+    return out
+
+
+def _warn(message: str) -> None:
+    print(f"hwnas export: {message}", file=sys.stderr, flush=True)

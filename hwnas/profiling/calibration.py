@@ -1,0 +1,426 @@
+"""Check a latency predictor against this machine before trusting it.
+
+A predictor file names the device it was fitted on, but machines with the same device id
+differ in speed: a shipped predictor was 2.6-2.9x off on another machine of the same kind,
+and nothing noticed. :func:`calibrate` measures ``points`` reference architectures (12 by
+default, spread evenly over the log of the predicted latency of a few hundred sampled
+architectures, so that the cheap end, where latency budgets usually sit, is covered as
+well as the expensive one; fixed by ``seed``) with the profiling protocol, on the given
+runtime, and compares them with the predictions (:func:`hwnas.predictors.calibration.
+agreement`: median measured / predicted ratio, Spearman, share within 10 %).
+
+When they disagree beyond the :class:`Tolerance`:
+
+- ``rescale`` fits a correction on the reference points
+  (:class:`~hwnas.predictors.calibration.CalibratedPredictor`) when the ranks agree, and
+  checks it on ``points`` fresh architectures; when the ranks disagree, or the rescaled
+  predictor still fails on the fresh points, it re-profiles as below;
+- ``reprofile`` profiles ``profile_archs`` architectures into the calibration's own
+  profile (never the shipped one, which has the same device id) and fits a fresh
+  predictor, checked on the fresh points;
+- ``off`` does nothing; ``check`` (``hwnas predict --check``) measures and compares only.
+
+A predictor of a device this machine cannot run as (its runtime is missing here, or the
+device fingerprint differs) is used as is: the result says ``checked: false`` and why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hwnas.errors import ConfigError
+from hwnas.predictors.calibration import Points, Tolerance, reference_archs
+from hwnas.validate import check_int
+
+if TYPE_CHECKING:
+    from hwnas.predictors.base import BasePredictor
+    from hwnas.profiling.runtimes import Runtime
+    from hwnas.spaces.base import Arch, SearchSpace
+
+#: What :func:`calibrate` does when the check fails (``device.calibration``, and ``check``:
+#: compare only).
+POLICIES: tuple[str, ...] = ("rescale", "reprofile", "off", "check")
+#: Reference architectures measured by default.
+DEFAULT_POINTS = 12
+#: The run folder's files: the check, and the predictor the search uses.
+CALIBRATION_FILE = "calibration.json"
+RUN_PREDICTOR_FILE = "predictor.json"
+
+
+@dataclass
+class CalibrationResult:
+    """What :func:`calibrate` measured and did.
+
+    Attributes:
+        checked: Whether anything was measured; ``reason`` says why not, or what was found.
+        action: ``none`` (it passed), ``rescale``, ``reprofile`` or ``not checked``.
+        before: The reference points with the predictor's predictions.
+        after: Fresh points with the corrected predictor's predictions (after an action).
+        corrected: The corrected predictor (``None`` unless ``action`` corrected).
+        profile: The re-profile, when ``action`` is ``reprofile``.
+    """
+
+    checked: bool
+    reason: str
+    runtime: str
+    device_id: str
+    predictor: str
+    points: int
+    action: str = "not checked"
+    before: Points | None = None
+    after: Points | None = None
+    tolerance: Tolerance = field(default_factory=Tolerance)
+    profile: str | None = None
+    used: str | None = None
+    seconds: float = 0.0
+    corrected: BasePredictor | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def passed(self) -> bool:
+        """Whether the predictor used from now on is within tolerance (the corrected one
+        when there is one); ``False`` when not checked."""
+        final = self.after or self.before
+        return final is not None and self.tolerance.passes(final.figures())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object of ``calibration.json``."""
+        before, after = self.before, self.after
+        correction = getattr(self.corrected, "correction_", None)
+        return {
+            "checked": self.checked,
+            "reason": self.reason,
+            "runtime": self.runtime,
+            "device_id": self.device_id,
+            "predictor": self.predictor,
+            "points": self.points,
+            "action": self.action,
+            "before": None if before is None else before.figures(),
+            "after": None if after is None else after.figures(),
+            "archs": [] if before is None else before.archs,
+            "measured_ms": [] if before is None else before.measured_ms,
+            "predicted_ms": [] if before is None else before.predicted_ms,
+            "passed": self.passed,
+            "tolerance": self.tolerance.to_json(),
+            "correction": None if correction is None else correction.to_json(),
+            "after_points": None if after is None else vars(after),
+            "profile": self.profile,
+            "used": self.used,
+            "seconds": self.seconds,
+        }
+
+    def lines(self) -> list[str]:
+        """One or two lines for people."""
+        if not self.checked or self.before is None:
+            return [f"calibration: not checked ({self.reason})"]
+        out = [
+            f"calibration: {self.points} points on {self.runtime}: "
+            f"{_figures_text(self.before.figures())} -> {self.action}"
+        ]
+        if self.after is not None:
+            out.append(
+                f"  after {self.action} ({len(self.after.archs)} fresh points): "
+                f"{_figures_text(self.after.figures())}; {self.reason}"
+            )
+        else:
+            out[0] += f" ({self.reason})"
+        return out
+
+
+def _figures_text(figures: Mapping[str, Any]) -> str:
+    rho = figures["spearman"]
+    return (
+        f"measured/predicted {figures['ratio']:.2f}x, "
+        f"{100 * figures['within_10pct']:.0f} % within ±10 %, "
+        f"Spearman {'n/a' if rho is None else f'{rho:.2f}'}"
+    )
+
+
+def measure_archs(
+    space: SearchSpace,
+    runtime: Runtime,
+    archs: Sequence[Arch],
+    *,
+    input_shape: tuple[int, int, int],
+    num_classes: int,
+    batch: int,
+    root: Path,
+    seed: int = 0,
+    protocol: dict[str, Any] | None = None,
+    progress: bool = False,
+) -> list[float]:
+    """Median latencies (ms) of ``archs``, measured as the profiler measures them, kept in
+    a profile under ``root`` (architectures already there are not measured again)."""
+    from hwnas.profiling.profiler import profile_space
+    from hwnas.profiling.store import read_profile
+
+    run = profile_space(
+        space,
+        runtime,
+        archs=list(archs),
+        input_shape=input_shape,
+        num_classes=num_classes,
+        batch=batch,
+        seed=seed,
+        root=root,
+        progress=progress,
+        protocol=protocol,
+    )
+    median = {r.arch: r.median_ms for r in read_profile(run.path)}
+    return [median[str(a)] for a in archs]
+
+
+def predictor_runtime(predictor: BasePredictor) -> Runtime:
+    """The runtime ``predictor`` was fitted with, with its recorded settings (threads,
+    optimisation level...), not checked for availability.
+
+    Raises:
+        ConfigError: The predictor's runtime is not registered in this hwnas.
+    """
+    import inspect
+
+    from hwnas.profiling.runtimes import RUNTIMES, create_runtime
+
+    settings = predictor.fingerprint_.get("runtime_settings") or {}
+    parameters = inspect.signature(RUNTIMES.get(predictor.runtime_)).parameters
+    options = {k: v for k, v in settings.items() if k in parameters}
+    return create_runtime(predictor.runtime_, check=False, **options)
+
+
+def unchecked_reason(
+    predictor: BasePredictor, runtime: Runtime, batch: int, *, check_device: bool = True
+) -> str | None:
+    """Why ``predictor`` cannot be checked on ``runtime`` here, or ``None`` when it can.
+
+    It cannot when the runtime is not available here, or (with ``check_device``) when this
+    machine's device fingerprint for that runtime differs from the predictor's.
+    """
+    from hwnas.profiling.fingerprint import device_fingerprint, first_difference
+
+    ok, why = runtime.available()
+    if not ok:
+        return f"runtime {runtime.name!r} is not available here: {why}"
+    if check_device:
+        here = device_fingerprint(runtime, batch=batch, input_shape=predictor.input_shape_)
+        differs = first_difference(predictor.fingerprint_, here)
+        if differs is not None:
+            return (
+                f"the predictor is for device {predictor.device_id_}, this machine is "
+                f"{here['device_id']} ({differs!r} differs)"
+            )
+    return None
+
+
+@contextlib.contextmanager
+def _folder(workdir: str | Path | None) -> Iterator[Path]:
+    if workdir is not None:
+        yield Path(workdir)
+        return
+    with tempfile.TemporaryDirectory(prefix="hwnas-calibration-") as tmp:
+        yield Path(tmp)
+
+
+def calibrate(
+    predictor: BasePredictor,
+    runtime: Runtime,
+    space: SearchSpace | None = None,
+    *,
+    policy: str = "rescale",
+    points: int = DEFAULT_POINTS,
+    tolerance: Tolerance | None = None,
+    profile_archs: int = 150,
+    refit_model: str = "auto",
+    seed: int = 0,
+    batch: int | None = None,
+    protocol: dict[str, Any] | None = None,
+    workdir: str | Path | None = None,
+    max_ms: float | None = None,
+    check_device: bool = True,
+    predictor_path: str = "",
+    progress: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> CalibrationResult:
+    """Measure reference architectures, compare, and correct the predictor per ``policy``.
+
+    Args:
+        predictor: A fitted predictor.
+        runtime: Where to measure (the predictor's device: single-threaded if it was).
+        space: The space the caller searches (checked against the predictor's).
+        policy: ``rescale``, ``reprofile``, ``off`` or ``check`` (see the module
+            docstring).
+        points: Reference architectures measured (and as many fresh ones after a
+            correction).
+        tolerance: When the check passes (default :class:`Tolerance`).
+        profile_archs: Architectures profiled when re-profiling.
+        refit_model: The model of the refitted predictor (see
+            :class:`~hwnas.predictors.LatencyPredictor`).
+        seed: Fixes the reference points, the models' weights and the re-profile.
+        batch: Batch size (default the predictor's).
+        protocol: Keyword arguments of :func:`hwnas.profiling.protocol.measure` (default:
+            the profiling protocol).
+        workdir: Where the measurements are kept (``profile/`` for the reference points
+            and any re-profile, ``check/`` for the fresh points); a temporary folder by
+            default.
+        max_ms: Where the checked range ends (see :func:`reference_archs`).
+        check_device: Refuse (``checked: false``) a predictor of another device
+            fingerprint; without it, compare with this runtime whatever the predictor's
+            device.
+        predictor_path: The predictor's file, for the result.
+        progress: Show measuring progress on stderr.
+        log: Called with a line before each slow step.
+    """
+    from hwnas.predictors.calibration import CalibratedPredictor
+    from hwnas.profiling.store import read_profile
+
+    if policy not in POLICIES:
+        raise ConfigError("policy", f"one of {', '.join(POLICIES)}", policy)
+    points = check_int("points", points, 3)
+    tolerance = tolerance or Tolerance()
+    say = log or (lambda line: None)
+    if space is not None:
+        predictor.check_space(space)
+    batch = predictor.batch_ if batch is None else check_int("batch", batch, 1)
+    result = CalibrationResult(
+        False, "", runtime.name, predictor.device_id_, predictor_path, points, tolerance=tolerance
+    )
+    if policy == "off":
+        result.reason = "device.calibration is off"
+        return result
+    reason = unchecked_reason(predictor, runtime, batch, check_device=check_device)
+    if reason is not None:
+        result.reason = reason
+        return result
+    start = time.perf_counter()
+    space = predictor.space()
+    shape, classes = predictor.input_shape_, int(predictor.num_classes_)
+
+    def measured(archs: list[Arch], root: Path) -> Points:
+        ms = measure_archs(
+            space,
+            runtime,
+            archs,
+            input_shape=shape,
+            num_classes=classes,
+            batch=batch,
+            root=root,
+            seed=seed,
+            protocol=protocol,
+            progress=progress,
+        )
+        return Points([str(a) for a in archs], ms, [0.0] * len(archs)).predicted_by(predictor)
+
+    with _folder(workdir) as folder:
+        say(f"calibration: measuring {points} reference architectures on {runtime.name}")
+        reference = reference_archs(predictor, points, seed=seed, max_ms=max_ms)
+        result.checked = True
+        result.before = measured(reference, folder / "profile")
+        before = result.before.figures()
+        if tolerance.passes(before) or policy == "check":
+            passed = tolerance.passes(before)
+            result.action = "none"
+            result.reason = "within tolerance" if passed else "off beyond tolerance"
+            result.seconds = time.perf_counter() - start
+            return result
+        if policy == "rescale" and tolerance.ranks_agree(before):
+            # Fitted on the points inside the range that matters (when there are enough):
+            # a predictor off by 3x put the checked range 3x off too.
+            ms = result.before.measured_ms
+            keep = [i for i, m in enumerate(ms) if max_ms is None or m <= max_ms]
+            keep = keep if len(keep) >= 3 else list(range(len(ms)))
+            corrected = CalibratedPredictor().fit(
+                predictor, [reference[i] for i in keep], [ms[i] for i in keep]
+            )
+            fresh = reference_archs(
+                corrected, points, seed=seed + 1, exclude=reference, max_ms=max_ms
+            )
+            say(f"calibration: rescaled; checking on {len(fresh)} fresh architectures")
+            result.action, result.corrected = "rescale", corrected
+            result.after = measured(fresh, folder / "check").predicted_by(corrected)
+            after = result.after.figures()
+            if tolerance.passes(after):
+                result.reason = "off beyond tolerance, ranks agree: rescaled"
+                result.seconds = time.perf_counter() - start
+                return result
+            result.reason = (
+                f"rescaled, still off on fresh points ({_figures_text(after)}): "
+                "re-profiled and refitted"
+            )
+        elif policy == "rescale":
+            result.reason = (
+                f"ranks disagree (Spearman below {tolerance.min_spearman}): "
+                "re-profiled and refitted"
+            )
+        else:
+            result.reason = "off beyond tolerance: re-profiled and refitted"
+        say(f"calibration: {result.reason}: profiling {profile_archs} architectures")
+        refit, result.profile = _reprofile(
+            predictor,
+            runtime,
+            n=profile_archs,
+            batch=batch,
+            seed=seed,
+            root=folder / "profile",
+            model=refit_model,
+            protocol=protocol,
+            progress=progress,
+        )
+        if result.after is None:
+            profiled = [r.arch for r in read_profile(result.profile)]
+            fresh = reference_archs(refit, points, seed=seed + 1, exclude=profiled, max_ms=max_ms)
+            result.after = measured(fresh, folder / "check")
+        result.action, result.corrected = "reprofile", refit
+        result.after = result.after.predicted_by(refit)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _reprofile(
+    predictor: BasePredictor,
+    runtime: Runtime,
+    *,
+    n: int,
+    batch: int,
+    seed: int,
+    root: Path,
+    model: str,
+    protocol: dict[str, Any] | None,
+    progress: bool,
+) -> tuple[BasePredictor, str]:
+    """Profile ``n`` architectures into ``root`` (with the reference points already there)
+    and fit a fresh predictor on that profile."""
+    from hwnas.predictors.latency import fit_profile
+    from hwnas.profiling.profiler import profile_space
+
+    space = predictor.space()
+    run = profile_space(
+        space,
+        runtime,
+        n=n,
+        input_shape=predictor.input_shape_,
+        num_classes=int(predictor.num_classes_),
+        batch=batch,
+        seed=seed,
+        root=root,
+        progress=progress,
+        protocol=protocol,
+    )
+    refit, _ = fit_profile(run.path, model=model, seed=seed, space=space)
+    return refit, str(run.path)
+
+
+__all__ = [
+    "CALIBRATION_FILE",
+    "DEFAULT_POINTS",
+    "POLICIES",
+    "RUN_PREDICTOR_FILE",
+    "CalibrationResult",
+    "calibrate",
+    "measure_archs",
+    "predictor_runtime",
+    "unchecked_reason",
+]

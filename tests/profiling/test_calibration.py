@@ -1,0 +1,244 @@
+"""Checking a predictor against this machine: a right one passes, one 3x off is rescaled,
+one with scrambled ranks is re-profiled, ``off`` and a missing runtime check nothing.
+
+The "machine" is a fake runtime whose latency is a fixed function of the model's
+parameter count, so that the verdicts do not depend on the load of the test machine.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hwnas.errors import ConfigError, HwnasError
+from hwnas.predictors import fit_profile, load_predictor
+from hwnas.predictors.calibration import (
+    CalibratedPredictor,
+    Correction,
+    Tolerance,
+    agreement,
+    fit_correction,
+    reference_archs,
+)
+from hwnas.profiling.calibration import calibrate
+from hwnas.profiling.profiler import profile_space
+from hwnas.profiling.runtimes import RUNTIMES, Runtime, register_runtime
+from hwnas.profiling.store import append_records, read_profile
+from hwnas.spaces import create_space
+from tests.profiling.test_lut import FAST, TINY
+
+SHAPE = (1, 8, 8)
+
+
+def fake_ms(params: int) -> float:
+    """The fake device's latency: 4 us plus 2 ns per parameter."""
+    return 0.004 + 2e-6 * params
+
+
+class FakeCPU(Runtime):
+    """A deterministic device: no inference runs, the latency follows the parameters."""
+
+    def __init__(self, threads: int = 1) -> None:
+        self.threads = threads
+
+    def available(self) -> tuple[bool, str]:
+        return True, ""
+
+    def settings(self) -> dict[str, object]:
+        return {"threads": self.threads, "fake": True}
+
+    def _prepare(self, model, input_shape, batch, workdir):
+        ms = fake_ms(sum(p.numel() for p in model.parameters()))
+        return lambda: ms
+
+
+class FakeGPU(FakeCPU):
+    device_kind = "gpu"
+
+    def available(self) -> tuple[bool, str]:
+        return False, "no fake GPU on this machine"
+
+
+# Registered once even when another test module imports this one under another name.
+for _name, _cls in (("fake-cpu", FakeCPU), ("fake-gpu", FakeGPU)):
+    if _name not in RUNTIMES:
+        register_runtime(_name)(_cls)
+
+
+def fit_here(root: Path, n: int = 20, scramble: bool = False):
+    """A predictor fitted on ``n`` architectures profiled on the fake CPU; with
+    ``scramble``, on the same profile with its latencies given in reverse rank order."""
+    space = create_space("mbconv", **TINY)
+    run = profile_space(
+        space, RUNTIMES.create("fake-cpu"), n=n, input_shape=SHAPE, num_classes=10,
+        root=root, protocol=FAST,
+    )  # fmt: skip
+    path = run.path
+    if scramble:
+        records = sorted(read_profile(path), key=lambda r: r.median_ms)
+        latencies = [r.latency_ms for r in reversed(records)]
+        path = root / "scrambled.jsonl"
+        append_records(
+            path,
+            [
+                r.__class__(**{**vars(r), "latency_ms": ms})
+                for r, ms in zip(records, latencies, strict=True)
+            ],
+        )
+        predictor, _ = fit_profile(path, model="rf", space=space, cv=2)
+        return predictor
+    predictor, _ = fit_profile(path, model="lut", features=["costs"], space=space, cv=2)
+    return predictor
+
+
+def scaled(predictor, factor: float) -> CalibratedPredictor:
+    """``predictor`` with every prediction multiplied by ``factor``."""
+    return CalibratedPredictor.wrap(predictor, Correction("scale", math.log(factor), 1.0, {}))
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    return fit_here(tmp_path_factory.mktemp("profile"))
+
+
+def run_check(predictor, tmp_path, **kwargs):
+    options = {"points": 6, "protocol": FAST, "profile_archs": 10, "refit_model": "lut"}
+    options["workdir"] = tmp_path
+    return calibrate(
+        predictor, RUNTIMES.create(kwargs.pop("runtime", "fake-cpu")), **{**options, **kwargs}
+    )
+
+
+# -- the figures and the correction ------------------------------------------------------
+
+
+def test_agreement_reports_ratio_ranks_and_share_within_10pct() -> None:
+    figures = agreement([1.0, 2.0, 3.0, 4.0], [0.5, 1.0, 1.5, 3.9])
+    assert figures["ratio"] == pytest.approx(2.0)
+    assert figures["spearman"] == pytest.approx(1.0)
+    assert figures["within_10pct"] == 0.25
+    assert agreement([1.0, 1.0], [1.0, 1.0])["spearman"] is None
+
+
+def test_a_constant_factor_is_fitted_as_a_scale_and_a_power_law_as_log_linear() -> None:
+    p = np.geomspace(0.01, 1.0, 12)
+    noise = np.exp(0.02 * np.sin(np.arange(12) * 2.0))
+    scale = fit_correction(p, 3 * p * noise)
+    assert scale.form == "scale" and scale.slope == 1.0
+    assert np.allclose(scale.apply(p), 3 * p, rtol=0.03)
+    power = fit_correction(p, 2 * p**1.4 * noise)
+    assert power.form == "log-linear" and power.slope == pytest.approx(1.4, abs=0.05)
+    with pytest.raises(HwnasError, match="form: expected one of"):
+        fit_correction(p, p, "cubic")
+
+
+def test_a_calibrated_predictor_is_a_safe_loadable_predictor_file(fitted, tmp_path) -> None:
+    triple = scaled(fitted, 3.0)
+    archs = reference_archs(fitted, 5, seed=1)
+    assert np.allclose(triple.predict(archs), 3 * fitted.predict(archs))
+    path = triple.save(tmp_path / "p.json")
+    data = json.loads(path.read_text())
+    assert data["kind"] == "calibrated" and data["base"]["kind"] == "latency"
+    loaded = load_predictor(path)
+    assert isinstance(loaded, CalibratedPredictor)
+    assert np.allclose(loaded.predict(archs), triple.predict(archs))
+    data["correction"]["log_slope"] = "steep"
+    (tmp_path / "bad.json").write_text(json.dumps(data))
+    with pytest.raises(HwnasError, match=r"correction\.log_slope: expected a number"):
+        load_predictor(tmp_path / "bad.json")
+
+
+def test_reference_points_spread_over_the_predicted_range_and_repeat_for_a_seed(fitted) -> None:
+    archs = reference_archs(fitted, 8, seed=3)
+    assert [str(a) for a in archs] == [str(a) for a in reference_archs(fitted, 8, seed=3)]
+    assert len({str(a) for a in archs}) == 8
+    ms = fitted.predict(archs)
+    pool = fitted.predict(fitted.space().sample(np.random.default_rng(0)) for _ in range(300))
+    assert ms.min() <= np.quantile(pool, 0.02) and ms.max() >= np.quantile(pool, 0.98)
+    fresh = reference_archs(fitted, 8, seed=4, exclude=archs)
+    assert not {str(a) for a in fresh} & {str(a) for a in archs}
+    capped = fitted.predict(reference_archs(fitted, 8, seed=3, max_ms=float(np.median(pool))))
+    assert capped.max() <= np.quantile(pool, 0.6)
+
+
+# -- the policies ------------------------------------------------------------------------
+
+
+def test_a_predictor_fitted_on_this_machine_passes(fitted, tmp_path) -> None:
+    result = run_check(fitted, tmp_path, predictor_path="fitted.json")
+    assert result.checked and result.action == "none" and result.passed
+    assert result.after is None and result.corrected is None
+    out = result.to_dict()
+    assert out["before"]["within_10pct"] == 1.0 and out["before"]["ratio"] == pytest.approx(1.0)
+    assert len(out["archs"]) == len(out["measured_ms"]) == len(out["predicted_ms"]) == 6
+    assert out["predictor"] == "fitted.json" and out["runtime"] == "fake-cpu"
+    assert out["device_id"] == fitted.device_id_ and "calibration: 6 points" in result.lines()[0]
+
+
+def test_a_predictor_3x_off_is_detected_and_rescaled(fitted, tmp_path) -> None:
+    result = run_check(scaled(fitted, 3.0), tmp_path)
+    before = result.to_dict()["before"]
+    assert before["ratio"] == pytest.approx(1 / 3, rel=0.02) and before["within_10pct"] == 0.0
+    assert result.action == "rescale" and result.passed
+    after = result.to_dict()["after"]
+    assert after["within_10pct"] >= 0.8 and after["ratio"] == pytest.approx(1.0, abs=0.05)
+    # Checked on fresh architectures, not on the points the correction was fitted on.
+    assert not set(result.after.archs) & set(result.before.archs)
+    archs = reference_archs(fitted, 6, seed=9)
+    assert np.allclose(result.corrected.predict(archs), fitted.predict(archs), rtol=0.05)
+
+
+def test_reprofile_always_refits_when_the_check_fails(fitted, tmp_path) -> None:
+    result = run_check(scaled(fitted, 3.0), tmp_path, policy="reprofile")
+    assert result.action == "reprofile" and result.corrected.kind == "latency"
+    assert Path(result.profile).is_file() and Path(result.profile).is_relative_to(tmp_path)
+    assert result.to_dict()["after"]["within_10pct"] >= 0.8
+
+
+def test_scrambled_ranks_make_rescale_re_profile(tmp_path) -> None:
+    scrambled = fit_here(tmp_path / "scrambled", n=12, scramble=True)
+    result = run_check(scrambled, tmp_path / "check")
+    before = result.to_dict()["before"]
+    assert before["spearman"] is None or before["spearman"] < 0.8
+    assert result.action == "reprofile" and "ranks disagree" in result.reason
+    # The re-profile holds the reference points and profile_archs more architectures.
+    records = read_profile(result.profile)
+    assert {str(a) for a in result.before.archs} <= {r.arch for r in records}
+    assert len(records) >= 10
+    assert result.to_dict()["after"]["within_10pct"] > before["within_10pct"]
+
+
+def test_off_and_an_unavailable_runtime_check_nothing(fitted, tmp_path) -> None:
+    off = run_check(scaled(fitted, 3.0), tmp_path, policy="off")
+    assert (
+        not off.checked
+        and off.action == "not checked"
+        and off.reason == "device.calibration is off"
+    )
+    gpu = run_check(fitted, tmp_path, runtime="fake-gpu")
+    assert not gpu.checked and "no fake GPU on this machine" in gpu.reason
+    out = gpu.to_dict()
+    assert out["before"] is None and out["after"] is None and out["archs"] == []
+    assert not list(tmp_path.iterdir())  # nothing measured
+
+
+def test_a_predictor_of_another_device_fingerprint_is_not_checked(fitted, tmp_path) -> None:
+    other = calibrate(fitted, RUNTIMES.create("fake-cpu", threads=2), points=4, protocol=FAST)
+    assert not other.checked and "'runtime_settings' differs" in other.reason
+    # Unless asked to compare with this runtime whatever the predictor's device.
+    forced = calibrate(
+        fitted, RUNTIMES.create("fake-cpu", threads=2), points=4, protocol=FAST, check_device=False
+    )
+    assert forced.checked and forced.passed
+
+
+def test_bad_arguments_are_refused_by_name(fitted) -> None:
+    with pytest.raises(ConfigError, match="policy"):
+        calibrate(fitted, RUNTIMES.create("fake-cpu"), policy="sometimes")
+    with pytest.raises(ConfigError, match="points"):
+        calibrate(fitted, RUNTIMES.create("fake-cpu"), points=2)
+    assert not Tolerance().passes({"ratio": 1.2, "within_10pct": 1.0, "spearman": 1.0})
