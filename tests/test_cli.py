@@ -22,7 +22,7 @@ def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> object:
 
 
 def test_space_list(capsys) -> None:
-    assert run_json(capsys, "space", "list") == ["mbconv", "nb201"]
+    assert run_json(capsys, "space", "list") == ["convnet", "mbconv", "nb201"]
 
 
 def test_space_sample_is_deterministic(capsys, tmp_path) -> None:
@@ -92,7 +92,7 @@ def test_train_writes_result_and_model(capsys, tmp_path) -> None:
 @pytest.mark.parametrize(
     "argv,message",
     [
-        (["space", "sample", "nope"], "space: expected one of mbconv, nb201"),
+        (["space", "sample", "nope"], "space: expected one of convnet, mbconv, nb201"),
         (["space", "describe", "nb201", "garbage"], "nb201 architecture"),
         (["space", "describe", "mbconv", TINY, "--input-shape", "3,8"], "--input-shape"),
         (["space", "describe", "mbconv", TINY, "--input-shape", "3,8,8"], "--classes"),

@@ -64,8 +64,8 @@ class LatencyPredictor(BasePredictor):
             ``gp`` (see :mod:`hwnas.predictors.models`).
         seed: Random seed of the models and of the CV folds.
         cv: Number of cross-validation folds for ``auto``.
-        features: Feature blocks (default ``ops`` + ``costs``, see
-            :mod:`hwnas.predictors.features`).
+        features: Feature blocks (default: the space's ``predictor_features``, ``ops`` +
+            ``costs`` for most spaces; see :mod:`hwnas.predictors.features`).
 
     Fitted attributes, besides those of :class:`~hwnas.predictors.base.BasePredictor`:
         model_name_: The model used (the one chosen when ``model="auto"``).
@@ -99,9 +99,9 @@ class LatencyPredictor(BasePredictor):
     def get_params(self) -> dict[str, Any]:
         return {"model": self.model, "seed": self.seed, "cv": self.cv, "features": self.features}
 
-    def _feature_spec(self) -> FeatureSpec:
+    def _feature_spec(self, space: SearchSpace) -> FeatureSpec:
         if self.features is None:
-            return FeatureSpec()
+            return FeatureSpec(space.predictor_features)
         if isinstance(self.features, FeatureSpec):
             return self.features
         return FeatureSpec(list(self.features))
@@ -134,7 +134,7 @@ class LatencyPredictor(BasePredictor):
         info = check_profile_records(records, space)
         if len(records) < 2:
             raise HwnasError(f"records: expected at least 2 measurements, got {len(records)}")
-        spec = self._feature_spec()
+        spec = self._feature_spec(info.space)
         context = FeatureContext(info.space, info.input_shape, info.num_classes)
         archs = as_archs(info.space, [r.arch for r in records])
         X = spec.matrix(context, archs)
@@ -291,8 +291,8 @@ def fit_profile(
     ``seed``); the model (chosen by CV on the training part when ``model="auto"``) and the
     ``linear-macs`` baseline are fitted on the training part and scored on the held-out
     part; then the chosen model is refitted on all records. The returned predictor keeps
-    the held-out metrics in ``metrics_``. ``features`` names the feature blocks (default
-    ``ops`` + ``costs``; see :mod:`hwnas.predictors.features`).
+    the held-out metrics in ``metrics_``. ``features`` names the feature blocks (default: the
+    space's ``predictor_features``; see :mod:`hwnas.predictors.features`).
 
     Returns:
         ``(predictor, metrics)``; ``metrics`` has ``model``, ``held_out`` and

@@ -75,6 +75,9 @@ class SearchSpace(abc.ABC):
 
     name: ClassVar[str]
     version: ClassVar[str]
+    #: The feature blocks a latency predictor of this space uses unless told otherwise
+    #: (:mod:`hwnas.predictors.features`); a space overrides them when measurement says.
+    predictor_features: ClassVar[tuple[str, ...]] = ("ops", "costs")
 
     # -- the encoding -------------------------------------------------------------------
     @property

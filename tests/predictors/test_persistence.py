@@ -106,7 +106,9 @@ def test_refuses_edited_or_broken_files(gbr_file, tmp_path) -> None:
     with pytest.raises(HwnasError, match="kind: expected 'latency'"):
         LatencyPredictor.load(path)
     path.write_text(json.dumps(dict(data, kind="oracle")))
-    with pytest.raises(HwnasError, match="kind: expected one of latency, transfer, got 'oracle'"):
+    with pytest.raises(
+        HwnasError, match="kind: expected one of calibrated, latency, transfer, got 'oracle'"
+    ):
         load_predictor(path)
     with pytest.raises(HwnasError, match="no such file"):
         LatencyPredictor.load(tmp_path / "missing.json")
