@@ -112,8 +112,36 @@ def _evaluate_in_worker(arch: Arch) -> EvalResult:
         raise RuntimeError(f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}") from None
 
 
+class _WorkerExecutor(Executor):
+    """An executor with ``workers`` workers, each building the evaluator once.
+
+    Checks and keeps the options the process pool and Ray share.
+    """
+
+    def __init__(
+        self,
+        factory: EvaluatorFactory,
+        workers: int = 2,
+        threads: int = 1,
+        timeout_s: float | None = None,
+        retries: int = 1,
+    ) -> None:
+        for field, value in (("workers", workers), ("threads", threads)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"executor.{field}", "an integer >= 1", value)
+        if timeout_s is not None and (
+            isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or timeout_s <= 0
+        ):
+            raise ConfigError("executor.timeout_s", "a positive number of seconds", timeout_s)
+        self.workers = workers
+        self.threads = threads
+        self.timeout_s = timeout_s
+        self.retries = _check_retries(retries)
+        self._factory = factory
+
+
 @EXECUTORS.register("process")
-class ProcessPoolExecutor(Executor):
+class ProcessPoolExecutor(_WorkerExecutor):
     """Evaluates in ``workers`` local processes (spawned, so CUDA and threads are safe).
 
     A worker that crashes (the pool breaks) or an evaluation over ``timeout_s`` seconds
@@ -128,22 +156,7 @@ class ProcessPoolExecutor(Executor):
     """
 
     name = "process"
-
-    def __init__(
-        self,
-        factory: EvaluatorFactory,
-        workers: int = 2,
-        threads: int = 1,
-        timeout_s: float | None = None,
-        retries: int = 1,
-    ) -> None:
-        _check_workers(workers, threads, timeout_s)
-        self.workers = workers
-        self.threads = threads
-        self.timeout_s = timeout_s
-        self.retries = _check_retries(retries)
-        self._factory = factory
-        self._pool: cf.ProcessPoolExecutor | None = None
+    _pool: cf.ProcessPoolExecutor | None = None  # started on the first run
 
     def _start(self) -> cf.ProcessPoolExecutor:
         if self._pool is None:
@@ -225,7 +238,7 @@ class _RayWorker:
 
 
 @EXECUTORS.register("ray")
-class RayExecutor(Executor):
+class RayExecutor(_WorkerExecutor):
     """Evaluates on ``workers`` Ray actors, each building the evaluator once (the supernet
     is loaded once per actor, as in the process pool) and evaluating one candidate at a time.
 
@@ -259,7 +272,7 @@ class RayExecutor(Executor):
         timeout_s: float | None = None,
         retries: int = 1,
     ) -> None:
-        _check_workers(workers, threads, timeout_s)
+        super().__init__(factory, workers, threads, timeout_s, retries)
         for field, value in (
             ("cpus_per_worker", cpus_per_worker),
             ("gpus_per_worker", gpus_per_worker),
@@ -268,14 +281,9 @@ class RayExecutor(Executor):
                 raise ConfigError(f"executor.{field}", "a number >= 0", value)
         if address is not None and not isinstance(address, str):
             raise ConfigError("executor.address", "a Ray address such as 'auto'", address)
-        self.workers = workers
-        self.threads = threads
         self.cpus_per_worker = float(cpus_per_worker)
         self.gpus_per_worker = float(gpus_per_worker)
         self.address = address
-        self.timeout_s = timeout_s
-        self.retries = _check_retries(retries)
-        self._factory = factory
         self._ray: Any = None
         self._started_ray = False
         self._actors: list[Any] = []
@@ -380,16 +388,6 @@ class RayExecutor(Executor):
 def create_executor(name: str, factory: EvaluatorFactory, **kwargs: Any) -> Executor:
     """The executor registered as ``name``."""
     return EXECUTORS.get(name)(factory, **kwargs)
-
-
-def _check_workers(workers: int, threads: int, timeout_s: float | None) -> None:
-    for field, value in (("workers", workers), ("threads", threads)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"executor.{field}", "an integer >= 1", value)
-    if timeout_s is not None and (
-        isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or timeout_s <= 0
-    ):
-        raise ConfigError("executor.timeout_s", "a positive number of seconds", timeout_s)
 
 
 def _check_retries(retries: int) -> int:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
-from hwnas.cli.common import add_json
+from hwnas.cli.common import add_json, add_run_arg, stderr_say
 
 
 def add_parser(commands: Any) -> None:
@@ -21,7 +20,7 @@ def add_parser(commands: Any) -> None:
         "`hwnas report` shows. A network that cannot be built, trained, exported or "
         "measured is listed with its error; the others go on.",
     )
-    p.add_argument("run", metavar="RUN", help="run folder (runs/<id>)")
+    add_run_arg(p)
     p.add_argument(
         "--only",
         default=None,
@@ -49,9 +48,6 @@ def _cmd_baselines(args: argparse.Namespace) -> None:
     if args.epochs is not None and args.epochs < 1:
         raise ConfigError("--epochs", "a positive integer", args.epochs)
 
-    def say(message: str) -> None:
-        print(f"hwnas baselines: {message}", file=sys.stderr, flush=True)
-
     data = run_baselines(
         args.run,
         names=names,
@@ -59,7 +55,7 @@ def _cmd_baselines(args: argparse.Namespace) -> None:
         seed=args.seed,
         measure=not args.no_measure,
         progress=not args.json,
-        say=say,
+        say=stderr_say("baselines"),
     )
     if args.json:
         print(json.dumps(data, indent=2))

@@ -9,37 +9,25 @@ from typing import Any
 
 from hwnas.cli.common import add_json
 
-#: Command-line options and the config field each one sets.
-_OPTIONS = (
-    ("--strategies", "strategies", "NAMES", "comma-separated strategies and baselines"),
-    (
-        "--device-column",
-        "device_columns",
-        "COLUMN",
-        "latency column(s) of the table, comma-separated or repeated (default pixel3_ms, "
-        "1080ti_1_ms)",
-    ),
-    ("--accuracy-column", "accuracy_column", "COLUMN", "accuracy column (acc_cifar10_test)"),
-    ("--queries", "queries", "N,N,...", "accuracy queries at which to score (50,100,200,300)"),
-    ("--seeds", "seeds", "N|S,S,...", "a number of seeds (0..N-1) or a list of seeds"),
-    (
-        "--profile-archs",
-        "profile_archs",
-        "N",
-        "architectures profiled for the latency predictor (<= 300)",
-    ),
-    ("--table", "table", "CSV", "a table of the same form instead of the shipped NB201 one"),
-    ("--arch-column", "arch_column", "COLUMN", "architecture column of --table (arch_str)"),
-    ("--space", "space", "NAME", "search space of the architecture strings (nb201)"),
-    ("--batch-size", "batch_size", "N", "architectures asked per step of the search loop"),
-    ("--predictor", "predictor", "MODEL", "latency predictor model(s), e.g. lut+gbr"),
-    (
-        "--predictor-features",
-        "predictor_features",
+#: The config fields that command-line options override (``--accuracy-column`` sets
+#: ``accuracy_column``), each with the option's metavar and help; ``--device-column``,
+#: which may be repeated, is added apart.
+_OPTIONS: dict[str, tuple[str, str]] = {
+    "strategies": ("NAMES", "comma-separated strategies and baselines"),
+    "accuracy_column": ("COLUMN", "accuracy column (acc_cifar10_test)"),
+    "queries": ("N,N,...", "accuracy queries at which to score (50,100,200,300)"),
+    "seeds": ("N|S,S,...", "a number of seeds (0..N-1) or a list of seeds"),
+    "profile_archs": ("N", "architectures profiled for the latency predictor (<= 300)"),
+    "table": ("CSV", "a table of the same form instead of the shipped NB201 one"),
+    "arch_column": ("COLUMN", "architecture column of --table (arch_str)"),
+    "space": ("NAME", "search space of the architecture strings (nb201)"),
+    "batch_size": ("N", "architectures asked per step of the search loop"),
+    "predictor": ("MODEL", "latency predictor model(s), e.g. lut+gbr"),
+    "predictor_features": (
         "BLOCKS",
         "the predictor's feature blocks, e.g. onehot,costs (the default) or ops,costs",
     ),
-)
+}
 
 
 def add_parser(commands: Any) -> None:
@@ -56,9 +44,17 @@ def add_parser(commands: Any) -> None:
         "(see configs/nb201-bench.yaml).",
     )
     p.add_argument("config", nargs="?", metavar="CONFIG", help="YAML bench config (optional)")
-    for flag, _field, metavar, text in _OPTIONS:
-        action = "append" if flag == "--device-column" else "store"
-        p.add_argument(flag, default=None, metavar=metavar, help=text, action=action)
+    p.add_argument(
+        "--device-column",
+        dest="device_columns",
+        action="append",
+        default=None,
+        metavar="COLUMN",
+        help="latency column(s) of the table, comma-separated or repeated (default pixel3_ms, "
+        "1080ti_1_ms)",
+    )
+    for field, (metavar, text) in _OPTIONS.items():
+        p.add_argument("--" + field.replace("_", "-"), default=None, metavar=metavar, help=text)
     p.add_argument("--out", default=None, metavar="FILE", help="also write the JSON to FILE")
     p.add_argument("--plot", default=None, metavar="PNG", help="write the curves to PNG")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
@@ -70,14 +66,12 @@ def _cmd_bench(args: argparse.Namespace) -> None:
     from hwnas.bench import format_report, plot_bench, run_bench
     from hwnas.io import atomic_write_json
 
-    overrides: dict[str, Any] = {}
-    for _flag, field, _metavar, _text in _OPTIONS:
-        value = getattr(args, field if field != "device_columns" else "device_column")
-        if value is None:
-            continue
-        if field == "device_columns":
-            value = [c.strip() for item in value for c in item.split(",") if c.strip()]
-        overrides[field] = value
+    overrides: dict[str, Any] = {
+        field: getattr(args, field) for field in _OPTIONS if getattr(args, field) is not None
+    }
+    if args.device_columns is not None:
+        columns = (c.strip() for item in args.device_columns for c in item.split(","))
+        overrides["device_columns"] = [c for c in columns if c]
     quiet = args.quiet or args.json
 
     def progress(line: str) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from collections.abc import Callable
 from typing import Any
 
 from hwnas.errors import ConfigError
@@ -12,6 +14,26 @@ from hwnas.errors import ConfigError
 # -- shared argument helpers -----------------------------------------------------------
 def add_json(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+
+def add_run_arg(parser: argparse.ArgumentParser) -> None:
+    """The ``RUN`` positional of the commands that work on a finished run."""
+    parser.add_argument("run", metavar="RUN", help="run folder (runs/<id>)")
+
+
+def add_new_run_args(parser: argparse.ArgumentParser) -> None:
+    """``--runs-dir`` and ``--run-id``: where the commands that start a run write it."""
+    parser.add_argument("--runs-dir", default="runs", help="where run folders go (default runs/)")
+    parser.add_argument("--run-id", default=None, help="run folder name (default <name>-<time>)")
+
+
+def stderr_say(command: str) -> Callable[[str], None]:
+    """A progress logger that prints ``hwnas <command>: <message>`` lines on stderr."""
+
+    def say(message: str) -> None:
+        print(f"hwnas {command}: {message}", file=sys.stderr, flush=True)
+
+    return say
 
 
 def add_shape_args(parser: argparse.ArgumentParser) -> None:

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from hwnas.cli.common import add_json
+from hwnas.cli.common import add_json, add_run_arg
 
 
 def add_parser(commands: Any) -> None:
@@ -18,7 +18,7 @@ def add_parser(commands: Any) -> None:
         "ONNX export with metadata, onnx.checker, onnxruntime-vs-PyTorch parity, latency "
         "re-measured on the run's runtime, budgets checked. Writes runs/<id>/export/.",
     )
-    p.add_argument("run", metavar="RUN", help="run folder (runs/<id>)")
+    add_run_arg(p)
     p.add_argument("--top-k", type=int, default=None, help="export at most K models")
     p.add_argument("--epochs", type=int, default=None, help="final training epochs")
     p.add_argument("--seed", type=int, default=None, help="training seed (default: the run's)")

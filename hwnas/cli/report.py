@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
-from hwnas.cli.common import add_json
+from hwnas.cli.common import add_json, add_run_arg, stderr_say
 
 
 def add_parser(commands: Any) -> None:
@@ -21,7 +20,7 @@ def add_parser(commands: Any) -> None:
         "RUN`) are placed on the same plot. Reads the run; trains nothing. A plot that "
         "fails is listed, and the rest of the report is written.",
     )
-    p.add_argument("run", metavar="RUN", help="run folder (runs/<id>)")
+    add_run_arg(p)
     p.add_argument("--no-baselines", action="store_true", help="leave hand-designed networks out")
     p.add_argument("--layer-runs", type=int, default=50, help="profiled inferences per model")
     add_json(p)
@@ -35,11 +34,11 @@ def _cmd_report(args: argparse.Namespace) -> None:
     if args.layer_runs < 1:
         raise ConfigError("--layer-runs", "a positive integer", args.layer_runs)
 
-    def say(message: str) -> None:
-        print(f"hwnas report: {message}", file=sys.stderr, flush=True)
-
     page = report_run(
-        args.run, baselines=not args.no_baselines, layer_runs=args.layer_runs, say=say
+        args.run,
+        baselines=not args.no_baselines,
+        layer_runs=args.layer_runs,
+        say=stderr_say("report"),
     )
     data = json.loads((page.parent / "report.json").read_text())
     if args.json:

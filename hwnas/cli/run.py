@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
-from hwnas.cli.common import add_json
+from hwnas.cli.common import add_json, add_new_run_args, stderr_say
 
 
 def add_parser(commands: Any) -> None:
@@ -22,8 +21,7 @@ def add_parser(commands: Any) -> None:
         "the rest goes on.",
     )
     p.add_argument("config", metavar="CONFIG", help="YAML config (e.g. configs/digits-cpu.yaml)")
-    p.add_argument("--runs-dir", default="runs", help="where run folders go (default runs/)")
-    p.add_argument("--run-id", default=None, help="run folder name (default <name>-<time>)")
+    add_new_run_args(p)
     p.add_argument("--profiles-dir", default="profiles", help="(default profiles/)")
     p.add_argument("--predictors-dir", default="predictors", help="(default predictors/)")
     add_json(p)
@@ -33,9 +31,6 @@ def add_parser(commands: Any) -> None:
 def _cmd_run(args: argparse.Namespace) -> None:
     from hwnas.pipeline import run_pipeline
 
-    def say(message: str) -> None:
-        print(f"hwnas run: {message}", file=sys.stderr, flush=True)
-
     result = run_pipeline(
         args.config,
         runs_dir=args.runs_dir,
@@ -43,7 +38,7 @@ def _cmd_run(args: argparse.Namespace) -> None:
         profiles_dir=args.profiles_dir,
         predictors_dir=args.predictors_dir,
         progress=not args.json,
-        log=say,
+        log=stderr_say("run"),
     )
     info = result.to_dict()
     if args.json:

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from hwnas.cli.common import add_json
+from hwnas.cli.common import add_json, add_new_run_args
 from hwnas.errors import ConfigError
 
 
@@ -21,8 +21,7 @@ def add_parser(commands: Any) -> None:
     )
     p.add_argument("config", nargs="?", metavar="CONFIG", help="YAML config file")
     p.add_argument("--resume", default=None, metavar="RUN", help="continue this run folder")
-    p.add_argument("--runs-dir", default="runs", help="where run folders go (default runs/)")
-    p.add_argument("--run-id", default=None, help="run folder name (default <name>-<time>)")
+    add_new_run_args(p)
     add_json(p)
     p.set_defaults(handler=_cmd_search)
 

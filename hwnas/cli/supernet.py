@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from typing import Any
 
 from hwnas.cli.common import add_json, emit
@@ -41,9 +42,7 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--random-subnets", type=int, default=2, help="per step (default 2)")
     p.add_argument("--batch-size", type=int, default=64, help="batch size (default 64)")
     p.add_argument("--lr", type=float, default=0.1, help="peak learning rate (default 0.1)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
-    add_json(p)
-    p.set_defaults(handler=_cmd_train)
+    _add_threads_and_json(p, _cmd_train)
 
     p = sub.add_parser("eval", help="evaluate one architecture with inherited weights")
     p.add_argument("dir", metavar="DIR", help="folder written by 'hwnas supernet train'")
@@ -52,13 +51,17 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--calib-batches", type=int, default=4, help="BN batches (default 4)")
     p.add_argument("--calib-batch-size", type=int, default=128, help="(default 128)")
     p.add_argument("--seed", type=int, default=0, help="calibration seed (default 0)")
+    _add_threads_and_json(p, _cmd_eval)
+
+
+def _add_threads_and_json(p: argparse.ArgumentParser, handler: Callable[..., None]) -> None:
+    """The options both subcommands end with, and the subcommand's handler."""
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     add_json(p)
-    p.set_defaults(handler=_cmd_eval)
+    p.set_defaults(handler=handler)
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
-
     from hwnas.data import load_dataset
     from hwnas.nn.supernet import build_supernet, train_supernet
     from hwnas.spaces import create_space

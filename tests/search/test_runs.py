@@ -265,4 +265,12 @@ def test_the_shipped_main_config_is_valid() -> None:
 
     root = Path(__file__).resolve().parents[2]
     config = load_config(root / "configs" / "digits-cpu.yaml")
-    assert config.strategy.name == "surrogate-ehvi" and config.evaluator.name == "supernet"
+    assert config.strategy.name == "surrogate-ehvi" and config.evaluator.name == "standalone"
+    assert config.space.name == "convnet" and config.device is not None
+    assert config.device.calibration == "rescale"  # a shipped predictor is checked first
+    # A predictor for the main job ships (fitted at the digits' shape), so that `make run`
+    # on this project's machine checks it instead of profiling for minutes.
+    from hwnas.predictors import load_predictor
+
+    shipped = [load_predictor(p) for p in sorted((root / "predictors").glob("*/convnet.json"))]
+    assert any(tuple(p.input_shape_) == (1, 8, 8) and int(p.num_classes_) == 10 for p in shipped)

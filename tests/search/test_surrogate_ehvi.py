@@ -16,7 +16,7 @@ from hwnas.search import CheapMetrics, run_search
 from hwnas.spaces import NB201Space
 from hwnas.store import RunStore
 from hwnas.strategies import Problem, Status, create_strategy, list_strategies
-from hwnas.strategies.surrogate import CategoricalGP, ehvi_2d, pond_2d
+from hwnas.strategies.surrogate import Candidates2D, CategoricalGP, ehvi_2d, pond_2d
 
 from .toy import SMALL, ToyEvaluator
 
@@ -97,7 +97,7 @@ def test_ehvi_2d_is_the_hypervolume_gain_when_certain_and_positive_when_not() ->
     reference = np.array([1.2, 1.1])
     known = rng.random(50)
     value = rng.random(50)
-    gain = ehvi_2d(front, reference, known, value, np.full(50, 1e-9), log=False)
+    gain = ehvi_2d(front, reference, Candidates2D(known, value, np.full(50, 1e-9), log=False))
     base = hypervolume(front, reference)
     exact = [
         hypervolume(np.vstack([front, [k, v]]), reference) - base
@@ -105,13 +105,15 @@ def test_ehvi_2d_is_the_hypervolume_gain_when_certain_and_positive_when_not() ->
     ]
     assert gain == pytest.approx(exact, abs=1e-9)
     # Uncertainty never removes expected gain; log-normal matches a Monte-Carlo estimate.
-    assert np.all(ehvi_2d(front, reference, known, value, np.full(50, 0.2), False) >= gain - 1e-12)
+    uncertain = Candidates2D(known, value, np.full(50, 0.2), False)
+    assert np.all(ehvi_2d(front, reference, uncertain) >= gain - 1e-12)
     mu, sigma = np.log(0.5), 0.3
     draws = np.exp(mu + sigma * rng.standard_normal(20000))
     mc = np.mean(
         [hypervolume(np.vstack([front, [0.3, d]]), reference) - base for d in draws[:4000]]
     )
-    closed = ehvi_2d(front, reference, np.array([0.3]), np.array([mu]), np.array([sigma]), True)
+    one = Candidates2D(np.array([0.3]), np.array([mu]), np.array([sigma]), True)
+    closed = ehvi_2d(front, reference, one)
     assert closed[0] == pytest.approx(mc, rel=0.05)
 
 
@@ -130,17 +132,16 @@ def test_pond_2d_matches_monte_carlo_and_brute_force_domination() -> None:
         [[not dominated(k, v) for k, v in zip(known, row, strict=True)] for row in draws],
         axis=0,
     )
-    closed = pond_2d(front, reference, known, mu, sigma, log=False)
+    closed = pond_2d(front, reference, Candidates2D(known, mu, sigma, log=False))
     assert closed == pytest.approx(mc, abs=0.03)
     # Log-normal: the probability of the log below the log of the level.
-    log_closed = pond_2d(front, reference, known, np.log(0.4) + 0 * mu, sigma, log=True)
+    log_closed = pond_2d(
+        front, reference, Candidates2D(known, np.log(0.4) + 0 * mu, sigma, log=True)
+    )
     normal_of_log = pond_2d(
         np.c_[front[:, 0], np.log(front[:, 1])],
         np.array([reference[0], np.log(reference[1])]),
-        known,
-        np.log(0.4) + 0 * mu,
-        sigma,
-        log=False,
+        Candidates2D(known, np.log(0.4) + 0 * mu, sigma, log=False),
     )
     assert log_closed == pytest.approx(normal_of_log)
 

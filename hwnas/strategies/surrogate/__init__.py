@@ -6,22 +6,14 @@ shortfall), :mod:`.candidates` (candidate pools), :mod:`.batches` (how a batch i
 :mod:`.strategy` (the strategy, registered as ``surrogate-ehvi``).
 """
 
-from hwnas.strategies.surrogate.acquisition import (
-    ehvi_2d,
-    expected_shortfall,
-    hv_improvement,
-    pond_2d,
-    segment_sum,
-)
+from hwnas.strategies.surrogate.acquisition import Candidates2D, ehvi_2d, pond_2d
 from hwnas.strategies.surrogate.gp import CategoricalGP
 from hwnas.strategies.surrogate.strategy import SurrogateEHVI
 
 __all__ = [
+    "Candidates2D",
     "CategoricalGP",
     "SurrogateEHVI",
     "ehvi_2d",
-    "expected_shortfall",
-    "hv_improvement",
     "pond_2d",
-    "segment_sum",
 ]

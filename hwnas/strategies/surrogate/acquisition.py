@@ -6,6 +6,7 @@ improvement of single points.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -40,28 +41,26 @@ def expected_shortfall(
     return np.where(positive, np.maximum(value, 0.0), 0.0)
 
 
-def ehvi_2d(
-    front: np.ndarray,
-    reference: np.ndarray,
-    known: np.ndarray,
-    mu: np.ndarray,
-    sigma: np.ndarray,
-    log: bool,
-) -> np.ndarray:
-    """Exact expected hypervolume improvement of candidates in two minimised objectives.
+class Candidates2D(NamedTuple):
+    """N candidates in two minimised objectives: column 0 known exactly, column 1 uncertain.
 
-    Column 0 is known exactly for each candidate (``known``); column 1 is uncertain
-    (normal ``mu``/``sigma``, or log-normal with ``log``).
-
-    Args:
-        front: Current points (k x 2); dominated ones and those outside the reference are
-            ignored.
-        reference: The reference point (2,).
-        known: Candidates' known values (N,).
+    Attributes:
+        known: The known values (N,).
         mu: Posterior mean (of the log with ``log``) of the uncertain value (N,).
         sigma: Posterior standard deviation (N,).
-        log: Whether the posterior is log-normal.
+        log: Whether the posterior is log-normal (else normal).
     """
+
+    known: np.ndarray
+    mu: np.ndarray
+    sigma: np.ndarray
+    log: bool
+
+
+def ehvi_2d(front: np.ndarray, reference: np.ndarray, candidates: Candidates2D) -> np.ndarray:
+    """Exact expected hypervolume improvement of ``candidates`` over ``front`` (k x 2;
+    dominated points and those outside ``reference`` (2,) are ignored)."""
+    known, mu, sigma, log = candidates
     front = np.asarray(front, dtype=float).reshape(-1, 2)
     front = front[np.all(front < reference, axis=1)]
     front = front[front_2d(front)]
@@ -70,21 +69,14 @@ def ehvi_2d(
     return segment_sum(front[:, 0], reference[0], np.asarray(known, float), shortfall)
 
 
-def pond_2d(
-    front: np.ndarray,
-    reference: np.ndarray,
-    known: np.ndarray,
-    mu: np.ndarray,
-    sigma: np.ndarray,
-    log: bool,
-) -> np.ndarray:
-    """Probability that each candidate is not dominated by ``front`` (two minimised
-    objectives; column 0 known exactly, column 1 normal or, with ``log``, log-normal).
+def pond_2d(front: np.ndarray, reference: np.ndarray, candidates: Candidates2D) -> np.ndarray:
+    """Probability that each of ``candidates`` is not dominated by ``front`` (k x 2).
 
     A candidate at ``known`` is dominated by a point that is no worse in both columns, so it
     stays non-dominated when its value is below the lowest column-1 value among the points
     with column 0 at or below ``known`` (``reference[1]`` when there is none).
     """
+    known, mu, sigma, log = candidates
     front = np.asarray(front, dtype=float).reshape(-1, 2)
     known = np.asarray(known, dtype=float)
     order = np.argsort(front[:, 0], kind="stable")
@@ -126,7 +118,8 @@ def hv_improvement(
     """
     out = np.zeros(len(points))
     if points.shape[1] == 2:
-        return ehvi_2d(front, reference, points[:, 0], points[:, 1], np.zeros(len(points)), False)
+        certain = Candidates2D(points[:, 0], points[:, 1], np.zeros(len(points)), False)
+        return ehvi_2d(front, reference, certain)
     inside = np.all(points < reference, axis=1)
     if len(front):
         dominated = np.all(front[None, :, :] <= points[:, None, :], axis=2).any(axis=1)

@@ -15,6 +15,7 @@ import numpy as np
 
 from hwnas.pareto import front_2d, pareto_mask
 from hwnas.strategies.surrogate.acquisition import (
+    Candidates2D,
     ehvi_2d,
     expected_shortfall,
     hv_improvement,
@@ -101,7 +102,9 @@ class BatchPicker:
         k = 1 - u
         obs_k, obs_u = observed[:, k], observed[:, u]
         # A first, noise-free EHVI over the pool; the noise-averaged one on a shortlist.
-        first = ehvi_2d(np.c_[obs_k, obs_u], reference[[k, u]], pool.F[:, k], mu, sd, log)
+        first = ehvi_2d(
+            np.c_[obs_k, obs_u], reference[[k, u]], Candidates2D(pool.F[:, k], mu, sd, log)
+        )
         if self.cheap_noise > 0:
             size = min(len(first), max(self.shortlist, n))
             short = np.sort(np.argsort(-first, kind="stable")[:size])
@@ -164,7 +167,7 @@ class BatchPicker:
                 pk, ck = self.jitter(obs_k, scale)[0], self.jitter(cand_k, scale)[0]
             else:
                 pk, ck = obs_k, cand_k
-            total += pond_2d(np.c_[pk, obs_u], reference[[k, u]], ck, mu, sd, log)
+            total += pond_2d(np.c_[pk, obs_u], reference[[k, u]], Candidates2D(ck, mu, sd, log))
         total[taken] = -np.inf
         order = np.argsort(-total, kind="stable")
         return [int(i) for i in order[:n] if np.isfinite(total[i])]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -45,6 +45,7 @@ class Pool:
         )
 
 
+@dataclass(eq=False)
 class Candidates:
     """Builds the candidate pools of a search and remembers what was asked.
 
@@ -53,35 +54,28 @@ class Candidates:
         rng: The strategy's random generator (shared: the order of draws is the seed's).
         model_encode: The encoding the surrogate reads (``space.surrogate_encode`` or
             ``space.encode``).
-        pool: Spaces of at most this many architectures are enumerated; larger ones draw
-            this many random candidates per pool.
+        pool_size: Spaces of at most this many architectures are enumerated; larger ones
+            draw this many random candidates per pool.
         local: Trust region: gene changes from the front (0: no trust region).
         local_random: Random candidates added to the trust region.
     """
 
-    def __init__(
-        self,
-        problem: Problem,
-        rng: np.random.Generator,
-        model_encode: Callable[[Arch], tuple[int, ...]],
-        pool: int,
-        local: int,
-        local_random: int,
-    ) -> None:
-        self.problem = problem
-        self.rng = rng
-        self.model_encode = model_encode
-        self.pool_size = pool
-        self.local = local
-        self.local_random = local_random
-        self.asked: set[Arch] = set()
-        self.enumerable = problem.space.size() <= pool
-        self._cheap: dict[Arch, tuple[np.ndarray, np.ndarray]] = {}
-        self._codes: dict[Arch, tuple[int, ...]] = {}
-        self._model_codes: dict[Arch, tuple[int, ...]] = {}
-        self._space_pool: Pool | None = None
-        self._space_index: dict[Arch, int] = {}
-        self._space_asked: np.ndarray | None = None
+    problem: Problem
+    rng: np.random.Generator
+    model_encode: Callable[[Arch], tuple[int, ...]]
+    pool_size: int
+    local: int
+    local_random: int
+    asked: set[Arch] = field(default_factory=set, init=False)
+    _cheap: dict[Arch, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, init=False)
+    _codes: dict[Arch, tuple[int, ...]] = field(default_factory=dict, init=False)
+    _model_codes: dict[Arch, tuple[int, ...]] = field(default_factory=dict, init=False)
+    _space_pool: Pool | None = field(default=None, init=False)
+    _space_index: dict[Arch, int] = field(default_factory=dict, init=False)
+    _space_asked: np.ndarray | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.enumerable = self.problem.space.size() <= self.pool_size
 
     # -- encodings and cheap values ------------------------------------------------------
     def code(self, arch: Arch) -> tuple[int, ...]:
