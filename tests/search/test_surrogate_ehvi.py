@@ -249,3 +249,31 @@ def test_nb201_surrogate_encoding_prunes_what_cannot_reach_the_output() -> None:
     assert str(pruned) == "|none~0|+|none~0|none~1|+|nor_conv_1x1~0|none~1|none~2|"
     dense = space.largest()
     assert space.surrogate_encode(dense) == space.encode(dense)
+
+
+def test_include_baselines_evaluates_the_spaces_hand_designed_networks_first() -> None:
+    from hwnas.costs import count_costs_fast
+    from hwnas.spaces import create_space
+
+    space = create_space("convnet")
+    macs = {
+        a: count_costs_fast(space, space.parse(a), (1, 8, 8), 10).macs
+        for a in space.baselines().values()
+    }
+    ceiling = sorted(macs.values())[1]  # the cheaper two of the three meet it
+    budget = parse_budget(f"macs <= {ceiling}")
+
+    def cheap(batch):
+        m = np.array([count_costs_fast(space, a, (1, 8, 8), 10).macs for a in batch], float)
+        return np.c_[np.full(len(m), np.nan), m], np.array([[budget.violation(v)] for v in m])
+
+    def first_asked(include: bool) -> list[str]:
+        strategy = create_strategy("surrogate-ehvi", initial=4, include_baselines=include)
+        problem = Problem(space, ("error", "macs"), budgets=(budget,), cheap=cheap)
+        strategy.setup(problem, seed=0)
+        return [str(a) for a in strategy.ask(4)]
+
+    warm = first_asked(True)
+    expected = sorted(a for a, m in macs.items() if m <= ceiling)
+    assert sorted(warm[:2]) == expected and len(set(warm)) == 4
+    assert not set(expected) <= set(first_asked(False))  # without it, a random design

@@ -100,6 +100,9 @@ class SurrogateEHVI(Strategy):
             surrogate cannot learn, EHVI alone can recall more (a synthetic nb201 front set
             by per-architecture noise: 17.0 vs 11.5 of 69 at 200 evaluations, six seeds).
         pond_after: Evaluations before PoND picks start (EHVI first maps the front).
+        include_baselines: Evaluate the space's hand-designed networks
+            (:meth:`~hwnas.spaces.SearchSpace.baselines`) first, before the initial design,
+            so that the search starts from where they stand (as Optuna's ``enqueue_trial``).
     """
 
     name = "surrogate-ehvi"
@@ -123,6 +126,7 @@ class SurrogateEHVI(Strategy):
         reference_margin: Annotated[float, Field(ge=0)] = 0.01,
         pond: Annotated[float, Field(ge=0, le=1)] = 1.0,
         pond_after: Annotated[int, Field(ge=0)] = 100,
+        include_baselines: bool = False,
     ) -> None:
         self.initial = initial
         self.pool = pool
@@ -140,6 +144,7 @@ class SurrogateEHVI(Strategy):
         self.reference_margin = float(reference_margin)
         self.pond = float(pond)
         self.pond_after = pond_after
+        self.include_baselines = include_baselines
 
     # -- state --------------------------------------------------------------------------
     def _setup(self) -> None:
@@ -195,8 +200,21 @@ class SurrogateEHVI(Strategy):
 
     # -- the initial design --------------------------------------------------------------
     def _initial_design(self) -> list[Arch]:
-        """One random candidate from each of ``initial`` strata of equal width over the first
-        cheap objective (so that its sparse extremes are covered), then random ones."""
+        """With ``include_baselines``, the space's hand-designed networks that meet the cheap
+        budgets first (a warm start: the search then knows where they stand); then one random
+        candidate from each of ``initial`` strata of equal width over the first cheap
+        objective (so that its sparse extremes are covered), then random ones."""
+        known = self._baseline_archs() if self.include_baselines else []
+        return known + [a for a in self._stratified_design() if a not in known]
+
+    def _baseline_archs(self) -> list[Arch]:
+        space = self.problem.space
+        archs = [space.parse(text) for _, text in sorted(space.baselines().items())]
+        if not archs:
+            return []
+        return within_budgets(self._candidates.make_pool(archs)).archs
+
+    def _stratified_design(self) -> list[Arch]:
         candidates = self._candidates
         if candidates.enumerable:
             pool = candidates.pool([])
