@@ -277,3 +277,29 @@ def test_include_baselines_evaluates_the_spaces_hand_designed_networks_first() -
     expected = sorted(a for a, m in macs.items() if m <= ceiling)
     assert sorted(warm[:2]) == expected and len(set(warm)) == 4
     assert not set(expected) <= set(first_asked(False))  # without it, a random design
+
+
+def test_a_model_batch_before_any_feasible_measurement_is_well_defined() -> None:
+    """Every evaluated candidate breaks the accuracy budget: the reference point takes the
+    error's range from all told candidates instead of NaN (which made every acquisition
+    value NaN and warned)."""
+    import warnings
+
+    space = NB201Space()
+    budget = parse_budget("accuracy >= 0.99")
+
+    def cheap(batch):
+        F = np.array([[np.nan, _learnable_toy(a)[1]] for a in batch])
+        return F, np.full((len(batch), 1), np.nan)
+
+    strategy = create_strategy("surrogate-ehvi", initial=6, cheap_noise=0.0)
+    strategy.setup(Problem(space, ("error", "latency_ms"), (budget,), cheap), seed=0)
+    batch = strategy.ask(6)
+    F = np.array([_learnable_toy(a) for a in batch])  # errors 0.06-0.3: under the 0.99 floor
+    G = np.array([[budget.violation(1 - e)] for e in F[:, 0]])
+    assert (G > 0).all()
+    strategy.tell(batch, F, G, [Status.EVALUATED] * 6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        picks = strategy.ask(4)
+    assert len(picks) == 4 and not set(picks) & set(batch)

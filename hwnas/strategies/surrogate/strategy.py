@@ -298,6 +298,13 @@ class SurrogateEHVI(Strategy):
         for k, j in enumerate(unknown):
             mu[:, k], sd[:, k] = self._models[j].predict(pool.model_codes, z)
         everything = np.vstack([observed, pool.F])
+        empty = np.isnan(everything).all(axis=0)
+        if empty.any():  # nothing feasible measured yet: those columns' range from all told
+            everything = np.vstack([everything, np.where(empty, told_F, np.nan)])
+            empty = np.isnan(everything).all(axis=0)
+        # A column still without any value (every evaluation failed): a fraction's range.
+        filled = np.where(empty, np.array([[1.0], [0.0]]), np.nan)
+        everything = np.vstack([everything, filled]) if empty.any() else everything
         hi, lo = np.nanmax(everything, axis=0), np.nanmin(everything, axis=0)
         reference = hi + self.reference_margin * np.maximum(hi - lo, 1e-12)
         n = min(n, len(pool.archs))
