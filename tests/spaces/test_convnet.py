@@ -186,3 +186,10 @@ def test_the_hand_designed_networks_are_architectures_of_the_space() -> None:
 def test_a_space_without_a_baseline_choice_leaves_it_out() -> None:
     assert set(ConvNetSpace(blocks=("plain", "basic")).baselines()) == {"lenet5", "resnet8"}
     assert ConvNetSpace(num_stages=2).baselines().keys() == {"lenet5"}
+
+
+def test_absent_stages_round_trip_whatever_the_order_of_depths() -> None:
+    space = create_space("convnet", depths=(1, 2, 3, 0))
+    arch = space.parse("s8k3|plain-c8-k3-d1-s1|-|-|-|h0-f0")
+    assert space.decode(space.encode(arch)) == arch
+    assert space.decode(space.encode(space.smallest())) == space.smallest()

@@ -177,7 +177,11 @@ class ConvNetSpace(SearchSpace):
         ]
         for s, stage in enumerate(arch.stages):
             if stage is None:
-                genes += [0] * _STAGE_GENES
+                # The first absent stage says so with its depth gene (0 need not be listed
+                # first in ``depths``); the genes of the stages after it have no effect.
+                first = s == 0 or arch.stages[s - 1] is not None
+                depth = _index(f"stage {s} depth", 0, self.stage_depths(s)) if first else 0
+                genes += [depth] + [0] * (_STAGE_GENES - 1)
                 continue
             where = f"stage {s}"
             mbconv = stage.block == "mbconv"
