@@ -292,6 +292,20 @@ def usable_cores() -> int:
 
 
 @contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run the block with ``threads`` torch threads (``None``: leave them as they are),
+    restoring the previous count afterwards."""
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        if threads is not None:
+            torch.set_num_threads(previous)
+
+
+@contextmanager
 def training_setup(model: nn.Module, recipe: Recipe) -> Iterator[int]:
     """Run the block with the recipe's thread count and memory format.
 
@@ -303,17 +317,15 @@ def training_setup(model: nn.Module, recipe: Recipe) -> Iterator[int]:
     Yields:
         The thread count in use.
     """
-    previous = torch.get_num_threads()
     threads = usable_cores() if recipe.threads is None else recipe.threads
-    torch.set_num_threads(threads)
-    try:
-        if recipe.channels_last:
-            set_memory_format(model, channels_last=True)
-        yield threads
-    finally:
-        if recipe.channels_last:
-            set_memory_format(model, channels_last=False)
-        torch.set_num_threads(previous)
+    with torch_threads(threads):
+        try:
+            if recipe.channels_last:
+                set_memory_format(model, channels_last=True)
+            yield threads
+        finally:
+            if recipe.channels_last:
+                set_memory_format(model, channels_last=False)
 
 
 def set_memory_format(model: nn.Module, *, channels_last: bool) -> nn.Module:

@@ -8,12 +8,10 @@ published benchmark table) and ``surrogate`` (a model fitted on what was evaluat
 from __future__ import annotations
 
 import abc
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
-from hwnas.errors import ArchError
 from hwnas.registry import Registry
 from hwnas.spaces.base import Arch, SearchSpace
 
@@ -53,12 +51,7 @@ class Evaluator(abc.ABC):
         Raises:
             ArchError: ``arch`` belongs to another search space.
         """
-        if getattr(arch, "space_name", None) != self.space.name:
-            raise ArchError(
-                f"{self.name} evaluator of space {self.space.name!r} got an architecture of "
-                f"space {getattr(arch, 'space_name', type(arch).__name__)!r}"
-            )
-        return arch
+        return self.space.check_arch(arch)
 
     @abc.abstractmethod
     def evaluate(self, arch: Arch) -> EvalResult:
@@ -71,22 +64,6 @@ class Evaluator(abc.ABC):
         Two evaluators with equal keys give equal results for the same architecture; a
         cache must include this key so that a stale result is never reused.
         """
-
-
-@contextlib.contextmanager
-def torch_threads(threads: int | None) -> Iterator[None]:
-    """Run the block with ``threads`` torch threads (``None``: leave them as they are),
-    restoring the previous count afterwards."""
-    import torch
-
-    previous = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        if threads is not None:
-            torch.set_num_threads(previous)
 
 
 def register_evaluator(name: str) -> Callable[[Callable[..., Any]], Any]:

@@ -19,7 +19,7 @@ import torch
 from hwnas import __version__
 from hwnas.data import Dataset, load_dataset
 from hwnas.errors import ConfigError
-from hwnas.evaluators.base import EvalResult, Evaluator, register_evaluator, torch_threads
+from hwnas.evaluators.base import EvalResult, Evaluator, register_evaluator
 from hwnas.nn.supernet import (
     Calibration,
     Supernet,
@@ -30,7 +30,7 @@ from hwnas.nn.supernet import (
 )
 from hwnas.nn.supernet.store import check_dataset
 from hwnas.spaces import Arch
-from hwnas.train import set_memory_format
+from hwnas.train import set_memory_format, torch_threads
 
 __all__ = ["SupernetEvaluator"]
 

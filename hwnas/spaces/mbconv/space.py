@@ -291,7 +291,7 @@ class MBConvSpace(SearchSpace):
 
     def active_genes(self, encodings: np.ndarray) -> np.ndarray:
         """Block slots beyond their stage's depth have no effect."""
-        encodings = np.asarray(encodings)
+        encodings = np.atleast_2d(np.asarray(encodings))
         mask = np.ones(encodings.shape, dtype=bool)
         depths = np.asarray(self.depths)
         per_stage = self._stage_dims
