@@ -6,6 +6,8 @@ Every error a user can cause (a bad argument, a malformed file, an unknown name)
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class HwnasError(Exception):
     """Base class of the errors a user can cause and fix."""
@@ -28,6 +30,15 @@ class ConfigError(HwnasError, ValueError):
         if got is not None:
             message += f", got {got!r}"
         super().__init__(message)
+
+
+class BudgetsUnmetError(HwnasError):
+    """No exported model meets the budgets once trained and measured; ``manifest`` is the
+    manifest that was written anyway, with every broken budget flagged."""
+
+    def __init__(self, message: str, manifest: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.manifest = manifest
 
 
 class DataError(HwnasError):

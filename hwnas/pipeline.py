@@ -135,8 +135,8 @@ def run_pipeline(
             meeting the budgets once measured (raised after the baselines and the report).
     """
     from hwnas.baselines import BASELINES_FILE, run_baselines
-    from hwnas.errors import HwnasError
-    from hwnas.export import export_run, load_manifest
+    from hwnas.errors import BudgetsUnmetError, HwnasError
+    from hwnas.export import export_run
     from hwnas.parts import Parts
     from hwnas.report import report_run
     from hwnas.runs import search
@@ -181,15 +181,13 @@ def run_pipeline(
             variants=("fp32", *[v for v in settings.variants if v != "fp32"]),
             progress=progress,
         )
-    except HwnasError as error:
-        # No exported model meets the budgets once trained and measured: the manifest is
-        # written with the flags, and the baselines and report show it before the error.
-        found = load_manifest(run.path)
-        if found is None:
-            raise
-        manifest, unmet = found, error
+    except BudgetsUnmetError as error:
+        # The manifest is written with the flags: the baselines and the report show it
+        # before the error. Any other export error ends the job here.
+        manifest, unmet = error.manifest, error
     parts = Parts(say)
     baselines = None
+    done = None
     if settings.report_baselines:
         say("training, exporting and measuring the hand-designed baselines")
         done = parts.attempt(
@@ -210,28 +208,27 @@ def run_pipeline(
         manifest,
         None if page is None else str(page),
         baselines,
-        _failures(run.path, parts, report_written=page is not None),
+        _failures(run.path, parts, manifest, done, report_written=page is not None),
         run.calibration,
     )
 
 
-def _failures(run_path: Path, parts: Any, *, report_written: bool) -> list[dict[str, str]]:
-    """Every failed part of the job: the report gathers the export's, the baselines' and
-    its own; without a report, the export's and the baselines' files are read here."""
-    import contextlib
+def _failures(
+    run_path: Path,
+    parts: Any,
+    manifest: dict[str, Any],
+    baselines: dict[str, Any] | None,
+    *,
+    report_written: bool,
+) -> list[dict[str, str]]:
+    """Every failed part of the job: this run's own, the export's, the baselines' (when they
+    ran now) and the report's."""
     import json
 
-    from hwnas.baselines import BASELINES_FILE
-
-    own = [{"source": "run", **f} for f in parts.to_list()]
+    found = [{"source": "run", **f} for f in parts.to_list()]
+    found += [{"source": "export", **f} for f in manifest.get("failures", [])]
+    found += [{"source": "baselines", **f} for f in (baselines or {}).get("failures", [])]
     if report_written:
         report = json.loads((run_path / "report" / "report.json").read_text())
-        return [*own, *report["failures"]]
-    found = []
-    for source, name in (("export", "manifest.json"), ("baselines", BASELINES_FILE)):
-        path = run_path / "export" / name
-        if path.is_file():
-            # An unreadable file: its failure is already among the run's own.
-            with contextlib.suppress(ValueError, KeyError):
-                found += [{"source": source, **f} for f in json.loads(path.read_text())["failures"]]
-    return [*own, *found]
+        found += [f for f in report["failures"] if f.get("source") == "report"]
+    return found

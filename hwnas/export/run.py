@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from hwnas.errors import ConfigError, HwnasError
+from hwnas.errors import BudgetsUnmetError, ConfigError, HwnasError
 from hwnas.export.manifest import load_calibration
 from hwnas.export.measure import measure_latency_ms, measure_onnx_ms, runtime_here
 from hwnas.export.selection import select_candidates, untrained_latency_ms
@@ -224,9 +224,10 @@ def export_run(
     }
     atomic_write_json(out_dir / "manifest.json", manifest)
     if components.budgets and not any(m.feasible for m in models):
-        raise HwnasError(
+        raise BudgetsUnmetError(
             f"no exported model meets the budgets ({', '.join(manifest['budgets'])}) once "
-            f"trained and measured; see {out_dir / 'manifest.json'}"
+            f"trained and measured; see {out_dir / 'manifest.json'}",
+            manifest,
         )
     return manifest
 

@@ -38,12 +38,10 @@ def load_run_py() -> ModuleType:
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 def test_dry_run_profiles_fits_and_writes_results(tmp_path: Path) -> None:
     env = dict(os.environ, OUT=str(tmp_path), PYTHON=sys.executable, OMP_NUM_THREADS="1")
-    started = time.monotonic()
     done = subprocess.run(
         ["bash", str(SCRIPT), "--dry-run"], env=env, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert time.monotonic() - started < 60
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "hwnas-gpu.tar.gz",
         "log.txt",
