@@ -260,6 +260,7 @@ def run_baselines(
         HwnasError: A missing or corrupted run folder or manifest.
     """
     from hwnas.export import load_manifest, target_runtime
+    from hwnas.export.run import export_recipe
     from hwnas.runs import open_run
     from hwnas.train import Recipe
 
@@ -270,14 +271,7 @@ def run_baselines(
         recipe = Recipe(**manifest["recipe"])
         seed = manifest["seed"] if seed is None else seed
     else:
-        recipe = Recipe(
-            **{
-                **Recipe().to_dict(),
-                "threads": config.export.threads,
-                "channels_last": config.export.channels_last,
-                **({"epochs": config.export.epochs} if config.export.epochs else {}),
-            }
-        )
+        recipe = export_recipe(config, config.export.epochs)
         seed = config.seed if seed is None else seed
     if epochs is not None:
         recipe = Recipe(**{**recipe.to_dict(), "epochs": epochs})

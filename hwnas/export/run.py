@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,6 +23,10 @@ from hwnas.export.selection import select_candidates, untrained_latency_ms
 from hwnas.export.variants import VARIANTS, choose_deploy, make_variant
 from hwnas.io import atomic_write_json
 from hwnas.parts import Parts
+
+if TYPE_CHECKING:
+    from hwnas.config import SearchConfig
+    from hwnas.train import Recipe
 
 PARITY_TOLERANCE = 1e-4
 
@@ -169,16 +173,7 @@ def export_run(
         device_fingerprint = store.get_meta("device_fingerprint")
     if not selection.chosen:
         raise HwnasError(f"{run.path}: the run has no feasible evaluated candidate to export")
-    from hwnas.train import Recipe
-
-    recipe = Recipe(
-        **{
-            **Recipe().to_dict(),
-            "threads": config.export.threads,
-            "channels_last": config.export.channels_last,
-            **({"epochs": epochs} if epochs else {}),
-        }
-    )
+    recipe = export_recipe(config, epochs)
     seed = config.seed if seed is None else seed
     out_dir = run.path / "export"
     out_dir.mkdir(exist_ok=True)
@@ -230,6 +225,15 @@ def export_run(
             manifest,
         )
     return manifest
+
+
+def export_recipe(config: SearchConfig, epochs: int | None = None) -> Recipe:
+    """The final-training recipe of a run: the default recipe with the config's export
+    threads and memory format, and ``epochs`` when given."""
+    from hwnas.train import Recipe
+
+    changes = {"threads": config.export.threads, "channels_last": config.export.channels_last}
+    return Recipe(**{**Recipe().to_dict(), **changes, **({"epochs": epochs} if epochs else {})})
 
 
 def _export_one(
