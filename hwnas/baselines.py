@@ -10,6 +10,11 @@ same protocol; :func:`run_baselines` writes ``runs/<id>/export/baselines.json``,
 report reads. Building, training,
 exporting and measuring each network are separate parts: one that fails (a network that
 cannot be built or exported for this input) is recorded with its error, and the others go on.
+
+Text (token ids) gets its own networks, :data:`TEXT_BASELINES`: the 2-layer, 128-wide
+encoder (an architecture of the ``transformer`` space) and a character CNN. A network
+for the other kind of input is not attempted: ``baselines.json`` lists it under
+``skipped`` with the reason.
 """
 
 from __future__ import annotations
@@ -29,8 +34,10 @@ if TYPE_CHECKING:
     from hwnas.spaces.base import SearchSpace
     from hwnas.train import Recipe
 
-#: The hand-designed networks compared with every run, in report order.
+#: The hand-designed networks compared with every run on images, in report order.
 BASELINES = ("lenet5", "mobilenetv2", "resnet8")
+#: The hand-designed networks compared with every run on text (token ids), in report order.
+TEXT_BASELINES = ("encoder-2x128", "textcnn")
 BASELINES_FILE = "baselines.json"
 #: The numbers of a row, ``None`` until the part that gives them has run.
 _FIELDS = (
@@ -47,6 +54,31 @@ _FIELDS = (
 HANDMADE = "handmade"
 
 
+def default_baselines(input_shape: Sequence[int]) -> tuple[str, ...]:
+    """:data:`TEXT_BASELINES` for token ids ``(L,)``, :data:`BASELINES` for images."""
+    return TEXT_BASELINES if len(input_shape) == 1 else BASELINES
+
+
+def fitting_baselines(
+    names: Sequence[str], input_shape: Sequence[int]
+) -> tuple[list[str], list[dict[str, str]]]:
+    """``names`` split into the networks that read ``input_shape``'s kind of input and
+    the others (``name`` and ``reason``: not attempted). Unknown names are kept: building
+    them fails and says so."""
+    from hwnas.nn.handmade import HANDMADE, reads_tokens
+
+    tokens = len(input_shape) == 1
+    kept, skipped = [], []
+    for name in names:
+        if name in HANDMADE and reads_tokens(name) != tokens:
+            reads = "token ids" if reads_tokens(name) else "images"
+            data = "token ids" if tokens else "images"
+            skipped.append({"name": name, "reason": f"reads {reads}; the data is {data}"})
+        else:
+            kept.append(name)
+    return kept, skipped
+
+
 def space_baselines(space: SearchSpace | None) -> dict[str, str]:
     """The hand-designed networks that are architectures of ``space``: ``{name: arch
     string}`` (none without a space)."""
@@ -59,7 +91,7 @@ def train_baselines(
     out_dir: str | Path,
     *,
     seed: int = 0,
-    names: Sequence[str] = BASELINES,
+    names: Sequence[str] | None = None,
     space: SearchSpace | None = None,
     runtime: Any = None,
     batch: int = 1,
@@ -75,7 +107,8 @@ def train_baselines(
         recipe: The training recipe.
         out_dir: Where ``<name>.onnx`` files go.
         seed: Seeds the weights and the training.
-        names: Networks of :data:`hwnas.nn.handmade.HANDMADE`.
+        names: Networks of :data:`hwnas.nn.handmade.HANDMADE` (default:
+            :func:`default_baselines` of the dataset's input).
         space: The run's search space: networks that are its architectures
             (:func:`space_baselines`) are built from it, the others by
             :mod:`hwnas.nn.handmade`.
@@ -98,7 +131,7 @@ def train_baselines(
     out = Path(out_dir)
     archs = space_baselines(space)
     rows = []
-    for name in names:
+    for name in default_baselines(dataset.input_shape) if names is None else names:
         before = len(parts.failures)
         arch = archs.get(name)
         source = (space, arch) if space is not None and arch is not None else None
@@ -149,7 +182,10 @@ def _baseline(
     def part(step: str, fn: Callable[[], Any]) -> Any:
         return parts.attempt(f"baseline {name}: {step}", fn)
 
-    model = part("build", lambda: _build(name, source, shape, dataset.num_classes, seed))
+    vocab_size = _vocab_size(dataset)
+    model = part(
+        "build", lambda: _build(name, source, shape, dataset.num_classes, seed, vocab_size)
+    )
     if model is None:
         return row
     trained = part("train", lambda: _train(name, model, dataset, recipe, seed, progress))
@@ -183,12 +219,24 @@ def _baseline(
     return row
 
 
+def _vocab_size(dataset: Dataset) -> int | None:
+    """The embedding size of a hand-made text network: the vocabulary's, but at least the
+    text default (as the ``transformer`` space's), so that random ids measure (``None``
+    for images)."""
+    from hwnas.nn.handmade import DEFAULT_VOCAB
+
+    if dataset.vocabulary is None:
+        return None
+    return max(len(dataset.vocabulary), DEFAULT_VOCAB)
+
+
 def _build(
     name: str,
     source: tuple[SearchSpace, str] | None,
-    shape: tuple[int, int, int],
+    shape: tuple[int, ...],
     classes: int,
     seed: int,
+    vocab_size: int | None = None,
 ) -> nn.Module:
     import torch
 
@@ -199,7 +247,8 @@ def _build(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if source is None:
-            return build_handmade(name, shape, classes)
+            vocab = {} if vocab_size is None else {"vocab_size": vocab_size}
+            return build_handmade(name, shape, classes, **vocab)
         space, arch = source
         return build_model(space, space.parse(arch), shape, classes)
 
@@ -227,7 +276,7 @@ def _train(
 def run_baselines(
     run_dir: str | Path,
     *,
-    names: Sequence[str] = BASELINES,
+    names: Sequence[str] | None = None,
     epochs: int | None = None,
     seed: int | None = None,
     measure: bool = True,
@@ -243,7 +292,8 @@ def run_baselines(
 
     Args:
         run_dir: A run folder (``runs/<id>``).
-        names: The networks (default: all of :data:`BASELINES`).
+        names: The networks (default: :func:`default_baselines` of the run's data);
+            networks for the other kind of input are not attempted (``skipped``).
         epochs: Training epochs (default: the export's).
         seed: Training seed (default: the export's).
         measure: Measure latency on the run's runtime (it must be available here).
@@ -253,8 +303,9 @@ def run_baselines(
 
     Returns:
         What ``runs/<id>/export/baselines.json`` holds: ``recipe``, ``seed``,
-        ``measured_on``, ``baselines`` (the rows of :func:`train_baselines`) and
-        ``failures`` (``part`` and ``error`` of each failed part).
+        ``measured_on``, ``baselines`` (the rows of :func:`train_baselines`),
+        ``skipped`` (``name`` and ``reason`` of each network not attempted; only when
+        there is one) and ``failures`` (``part`` and ``error`` of each failed part).
 
     Raises:
         HwnasError: A missing or corrupted run folder or manifest.
@@ -278,6 +329,12 @@ def run_baselines(
     parts = Parts(say)
     runtime = parts.attempt("latency runtime", lambda: target_runtime(config)) if measure else None
     out_dir = run.path / "export"
+    names, skipped = fitting_baselines(
+        default_baselines(dataset.input_shape) if names is None else names, dataset.input_shape
+    )
+    for s in skipped:
+        if say is not None:
+            say(f"baseline {s['name']} not attempted: {s['reason']}")
     rows = train_baselines(
         dataset,
         recipe,
@@ -298,6 +355,7 @@ def run_baselines(
         "seed": seed,
         "measured_on": None if runtime is None else runtime.name,
         "baselines": rows,
+        **({"skipped": skipped} if skipped else {}),
         "failures": parts.to_list(),
     }
     atomic_write_json(out_dir / BASELINES_FILE, data)

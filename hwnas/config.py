@@ -11,13 +11,17 @@ from __future__ import annotations
 import inspect
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from hwnas.errors import ConfigError
 from hwnas.objectives import Budget, parse_budget, parse_objectives
+
+if TYPE_CHECKING:
+    from hwnas.data import Dataset
+    from hwnas.data.readers.text import TextOptions
 
 
 class _Section(BaseModel):
@@ -53,11 +57,53 @@ class ExecutorSection(_Section):
 
 
 class DataSection(BaseModel):
+    """The dataset (:func:`hwnas.data.load_dataset`); the text keys are for text sources
+    (``reviews``, ``text:PATH``) only, and unset ones keep the reader's defaults."""
+
     model_config = ConfigDict(extra="forbid")
     name: str = "digits"
     seed: int = 0
     val_fraction: float = Field(default=0.15, gt=0, lt=1)
     test_fraction: float = Field(default=0.2, gt=0, lt=1)
+    #: The CSV column / JSON key of the text and of the label (``text:PATH``).
+    text_column: str | None = Field(default=None, min_length=1)
+    label_column: str | None = Field(default=None, min_length=1)
+    #: Characters kept per text: the model's input length (longer texts are cut).
+    sequence_length: int | None = Field(default=None, ge=1)
+    #: Vocabulary size cap, padding and unknown included; at most the space's vocab_size.
+    max_vocab: int | None = Field(default=None, ge=3)
+
+    def text_options(self) -> TextOptions | None:
+        """The text keys as reader options, or ``None`` when none is set."""
+        from hwnas.data.readers.text import TextOptions
+
+        keys = ("text_column", "label_column", "sequence_length", "max_vocab")
+        if all(getattr(self, key) is None for key in keys):
+            return None
+        default = TextOptions()
+        return TextOptions(
+            text_column=self.text_column or default.text_column,
+            label_column=self.label_column or default.label_column,
+            length=self.sequence_length or default.length,
+            max_vocab=self.max_vocab or default.max_vocab,
+        )
+
+    def load(self) -> Dataset:
+        """The dataset this section names, split and normalised.
+
+        Raises:
+            ConfigError: Text keys for an image dataset, or an invalid setting.
+            DataError: The data is missing or malformed.
+        """
+        from hwnas.data import load_dataset
+
+        return load_dataset(
+            self.name,
+            seed=self.seed,
+            val_fraction=self.val_fraction,
+            test_fraction=self.test_fraction,
+            text=self.text_options(),
+        )
 
 
 class DeviceSection(BaseModel):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
     from torch import nn
@@ -49,15 +49,18 @@ def count_params(model: nn.Module) -> int:
 
 
 def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
-    """MACs of one forward pass of ``model`` on a single ``input_shape`` (C, H, W) sample."""
+    """MACs of one forward pass of ``model`` on a single ``input_shape`` sample (an image
+    ``(C, H, W)`` or token ids ``(L,)``)."""
     import torch
     from fvcore.nn import FlopCountAnalysis
+
+    from hwnas.data.inputs import example_input
 
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            analysis = FlopCountAnalysis(model, torch.zeros(1, *input_shape))
+            analysis = FlopCountAnalysis(model, example_input(input_shape))
             analysis.unsupported_ops_warnings(False)
             analysis.uncalled_modules_warnings(False)
             # fvcore logs every operator it skips; element-wise ops are skipped on purpose.
@@ -132,7 +135,8 @@ def count_layers(
     from hwnas.spaces.base import check_input_shape
 
     shape = check_input_shape(input_shape, num_classes)
-    return space.layers(space.check_arch(arch), shape, int(num_classes))
+    # SearchSpace.layers declares the image shape of the image spaces; token spaces take (L,).
+    return space.layers(space.check_arch(arch), cast(tuple[int, int, int], shape), int(num_classes))
 
 
 def conv_layer(

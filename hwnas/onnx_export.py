@@ -32,7 +32,8 @@ def export_onnx(
     Args:
         model: The model; exported in eval mode and left in the mode it was in.
         path: Where to write the ``.onnx`` file (parent folders are created).
-        input_shape: ``(C, H, W)`` of one input.
+        input_shape: ``(C, H, W)`` of one image, or ``(L,)`` of one sequence of token ids
+            (an int64 input; :mod:`hwnas.data.inputs`).
         opset: The ONNX opset version.
         dynamic_batch: Whether the batch dimension is symbolic (``batch``).
         metadata: String key/values stored in the model's ``metadata_props``.
@@ -44,6 +45,7 @@ def export_onnx(
 
     import onnx
 
+    from hwnas.data.inputs import example_input
     from hwnas.io import atomic_write_bytes
 
     was_training = model.training
@@ -54,7 +56,7 @@ def export_onnx(
             warnings.simplefilter("ignore")
             torch.onnx.export(
                 model,
-                (torch.zeros(1, *input_shape),),
+                (example_input(input_shape),),
                 buffer,  # type: ignore[arg-type]
                 input_names=["input"],
                 output_names=["logits"],
@@ -92,5 +94,7 @@ def onnx_parity(
     options = ort.SessionOptions()
     options.log_severity_level = 3
     session = ort.InferenceSession(str(path), options, providers=list(providers))
-    (got,) = session.run(["logits"], {"input": inputs.numpy().astype(np.float32)})
+    feed = inputs.numpy()  # token ids stay int64, images are fed as float32
+    feed = feed if feed.dtype.kind in "iu" else feed.astype(np.float32)
+    (got,) = session.run(["logits"], {"input": feed})
     return float(np.max(np.abs(got - expected)))

@@ -9,6 +9,9 @@ from typing import Any
 
 from hwnas.config import SearchConfig, load_config, validate_config
 
+#: The run's vocabulary (text data only): ``runs/<id>/vocabulary.json``.
+VOCABULARY_FILE = "vocabulary.json"
+
 
 @dataclass
 class PipelineResult:
@@ -69,7 +72,6 @@ def ensure_predictor(
     Returns:
         ``(predictor path, profile path or None, held-out metrics or None)``.
     """
-    from hwnas.data import load_dataset
     from hwnas.errors import HwnasError
     from hwnas.predictors import default_predictor_path, fit_profile, load_predictor
     from hwnas.profiling import device_fingerprint
@@ -80,7 +82,7 @@ def ensure_predictor(
     device = config.device
     assert device is not None
     space = create_space(config.space.name, **config.space.options())
-    dataset = load_dataset(config.data.name, seed=config.data.seed)
+    dataset = config.data.load()  # its input shape: a text's sequence length is a data key
     runtime = runtime_with_threads(device.runtime, device.threads)
     fingerprint = device_fingerprint(runtime, batch=device.batch, input_shape=dataset.input_shape)
     path = default_predictor_path(fingerprint["device_id"], space.file_stem, predictors_dir)
@@ -145,6 +147,7 @@ def run_pipeline(
         config = load_config(config)
     elif isinstance(config, dict):
         config = validate_config(config)
+    text = check_text_data(config)
     say = log or (lambda message: None)
     profile = metrics = None
     predictor_path = None
@@ -170,6 +173,8 @@ def run_pipeline(
         fitted_here=profile is not None,
         log=say,
     )
+    if text is not None:
+        write_vocabulary(run.path, text)
     say(f"run folder: {run.path}; exporting the Pareto set")
     settings = config.export
     unmet = None
@@ -210,6 +215,56 @@ def run_pipeline(
         baselines,
         _failures(run.path, parts, manifest, done, report_written=page is not None),
         run.calibration,
+    )
+
+
+def check_text_data(config: SearchConfig) -> Any:
+    """Text data needs a space that reads token ids with room for the whole vocabulary:
+    checked before anything is profiled or trained. Returns the text dataset, or ``None``
+    (images are not loaded here).
+
+    Raises:
+        ConfigError: The space reads no token ids (it has no ``vocab_size``), or the
+            dataset's vocabulary is larger than the space's ``vocab_size``.
+    """
+    from hwnas.data.load import is_text_source
+    from hwnas.errors import ConfigError
+    from hwnas.spaces import create_space
+
+    if not is_text_source(config.data.name):
+        return None
+    space = create_space(config.space.name, **config.space.options())
+    vocab_size = getattr(space, "vocab_size", None)
+    if vocab_size is None:
+        raise ConfigError(
+            "space.name",
+            "a space that reads token ids (such as transformer) for text data",
+            config.space.name,
+        )
+    dataset = config.data.load()
+    vocabulary = dataset.vocabulary or ()
+    if len(vocabulary) > int(vocab_size):
+        raise ConfigError(
+            "data.max_vocab",
+            f"at most the space's vocab_size ({vocab_size}; or raise space.vocab_size): "
+            f"the data's vocabulary has {len(vocabulary)} tokens",
+            config.data.max_vocab,
+        )
+    return dataset
+
+
+def write_vocabulary(run_dir: str | Path, dataset: Any) -> Path | None:
+    """Write ``run_dir/vocabulary.json`` (atomically) for text data, so that a user can
+    tokenise new text for the run's models (:func:`hwnas.data.readers.text.vocabulary_record`);
+    returns its path, or ``None`` for images."""
+    from hwnas.data.readers.text import vocabulary_record
+    from hwnas.io import atomic_write_json
+
+    if dataset.vocabulary is None:
+        return None
+    record = vocabulary_record(dataset.vocabulary, dataset.input_shape[0])
+    return atomic_write_json(
+        Path(run_dir) / VOCABULARY_FILE, {**record, "classes": list(dataset.classes)}
     )
 
 

@@ -107,17 +107,11 @@ class _Components:
         run_dir: Path,
         calibrate: Callable[[_Components], Any] | None = None,
     ) -> None:
-        from hwnas.data import load_dataset
         from hwnas.spaces import create_space
 
         self.config = config
         self.space = create_space(config.space.name, **config.space.options())
-        self.dataset = load_dataset(
-            config.data.name,
-            seed=config.data.seed,
-            val_fraction=config.data.val_fraction,
-            test_fraction=config.data.test_fraction,
-        )
+        self.dataset = config.data.load()
         self.run_dir = run_dir
         self.budgets = config.parsed_budgets()
         self.predictor = self._predictor()
@@ -421,6 +415,12 @@ def _run(components: _Components, run_dir: Path, progress: bool) -> SearchRun:
     termination = config.termination
     components.prepare_evaluator(progress)
     executor = components.executor()
+    # What strategies that train (differentiable) read: the loaded dataset and, with the
+    # supernet evaluator, the trained supernet's folder (a path: loading is left to them).
+    context: dict[str, Any] = {"dataset": components.dataset}
+    if config.evaluator.name == "supernet":
+        given = config.evaluator.options().get("supernet")
+        context["supernet"] = given if given is not None else components._supernet_dir
     try:
         with RunStore(run_dir / "run.db") as store:
             result = run_search(
@@ -437,6 +437,7 @@ def _run(components: _Components, run_dir: Path, progress: bool) -> SearchRun:
                 max_seconds=termination.seconds,
                 hv_patience=termination.hv_patience,
                 progress=progress,
+                context=context,
             )
     finally:
         executor.close()

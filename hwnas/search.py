@@ -12,14 +12,23 @@ The run store owns the history. A resumed search rebuilds the strategy from its 
 replays it against the stored candidates: every architecture the strategy asks for that is
 already stored is answered from the store, so the search continues exactly where it
 stopped (with the inline executor, a resumed run gives the same result as an uninterrupted
-one), losing at most the candidates that were in flight.
+one), losing at most the candidates that were in flight. A strategy with a
+:meth:`~hwnas.strategies.base.Strategy.state_dict` skips the replay: its state is saved after
+each step's ``tell`` and loaded on resume, and the loop goes on from that step (the
+candidates asked again after the load that are already stored are answered from the store
+as in a replay). A stored state that does not fit (another strategy, other options, seed,
+objectives or budgets, a store with fewer candidates than the state has seen, or a state its
+strategy refuses) is set aside with a ``RuntimeWarning`` and the search replays: the stored
+candidates alone determine a replayed search, so this costs time, never correctness.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import time
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -174,6 +183,7 @@ def run_search(
     hv_tolerance: float = 1e-6,
     callbacks: Sequence[Callable[[dict[str, Any]], None]] = (),
     progress: bool = False,
+    context: Mapping[str, Any] | None = None,
 ) -> SearchResult:
     """Run (or resume) a search; every evaluated candidate goes to ``store`` once.
 
@@ -193,6 +203,7 @@ def run_search(
         hv_tolerance: The improvement that counts.
         callbacks: Called after each step with a progress dict.
         progress: Show a progress bar on stderr.
+        context: Handed to the strategy as :attr:`Problem.context` (the dataset, for one).
 
     Returns:
         Evaluations used, the feasible Pareto set, its hypervolume and why the search stopped.
@@ -213,15 +224,24 @@ def run_search(
         objectives=objectives,
         budgets=budgets,
         cheap=functools.partial(_cheap_values, cheap, objectives, budgets),
+        context=dict(context or {}),
     )
     strategy.setup(problem, seed)
+    identity = {
+        "strategy": strategy.name,
+        "options": strategy.options,
+        "seed": seed,
+        "objectives": list(objectives),
+        "budgets": [str(b) for b in budgets],
+    }
+    loop = _load_state(strategy, store, identity, problem, seed)
     normalizer = Normalizer(objectives, budgets, cheap)
     history = {c.arch: c for c in store.candidates()}
     previous_seconds = max((p["seconds"] for p in store.progress()), default=0.0)
     started = time.perf_counter()
     evaluations = sum(1 for c in history.values() if c.status in ("done", "failed"))
-    generation = 0
-    best_hv, stale = -1.0, 0
+    generation, told_total = loop["generation"] + 1, loop["told"]
+    best_hv, stale = loop["best_hv"], loop["stale"]
     stopped_by = "evaluations"
     rows: list[dict[str, Any]] = []
     bar = progress_bar(progress)
@@ -257,6 +277,7 @@ def run_search(
                 F = np.array([f for f, _ in values]).reshape(len(told), len(objectives))
                 G = np.array([g for _, g in values]).reshape(len(told), len(budgets))
                 strategy.tell([a for a, _ in told], F, G, [Status(c.status) for _, c in told])
+                told_total += len(told)
             hv = _hypervolume(history.values(), objectives, budgets, normalizer)
             elapsed = previous_seconds + time.perf_counter() - started
             store.add_progress(generation, evaluations, hv, elapsed)
@@ -277,6 +298,8 @@ def run_search(
                 best_hv, stale = hv, 0
             else:
                 stale += 1
+            loop = {"generation": generation - 1, "told": told_total}
+            _save_state(strategy, store, {**identity, **loop, "best_hv": best_hv, "stale": stale})
             if hv_patience is not None and stale >= hv_patience:
                 stopped_by = "hypervolume stagnation"
                 break
@@ -294,6 +317,64 @@ def run_search(
         stopped_by=stopped_by,
         history=rows,
     )
+
+
+#: Where a search without a usable stored state starts.
+_FRESH = {"generation": -1, "told": 0, "best_hv": -1.0, "stale": 0}
+
+
+def _save_state(strategy: Strategy, store: RunStore, record: dict[str, Any]) -> None:
+    """Store ``strategy``'s state with ``record`` (where the loop stands), if it keeps one."""
+    state = strategy.state_dict()
+    if state is None:
+        return
+    try:
+        store.save_state({**record, "stored": store.count(), "state": state})
+    except (TypeError, ValueError) as error:
+        raise HwnasError(
+            f"strategy {strategy.name}: state_dict is not plain JSON ({error})"
+        ) from None
+
+
+def _load_state(
+    strategy: Strategy,
+    store: RunStore,
+    identity: dict[str, Any],
+    problem: Problem,
+    seed: int,
+) -> dict[str, Any]:
+    """Load the stored state into ``strategy`` when it fits; where the loop then stands."""
+    try:
+        record = store.load_state()
+        if record is None:
+            return dict(_FRESH)
+        # Through JSON, as stored: a tuple option reads back as a list.
+        differs = [k for k, v in identity.items() if record.get(k) != _json(v)]
+        if differs:
+            raise HwnasError(f"it was saved with another {differs[0]}")
+        loop = {k: record.get(k) for k in _FRESH}
+        stored, state = record.get("stored"), record.get("state")
+        if not all(isinstance(v, int | float) for v in [*loop.values(), stored]):
+            raise HwnasError("its loop counters are missing")
+        if int(stored or 0) > store.count():
+            raise HwnasError(f"it has seen {stored} candidates, the store holds {store.count()}")
+        if not isinstance(state, dict):
+            raise HwnasError("it holds no state_dict")
+        strategy.load_state_dict(state)
+        return loop
+    except HwnasError as error:
+        warnings.warn(
+            f"run store {store.path}: the stored state of the strategy is set aside ({error}); "
+            "resuming by replaying the stored candidates",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        strategy.setup(problem, seed)  # a refused load may have changed some of it
+        return dict(_FRESH)
+
+
+def _json(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
 
 
 def _evaluate_batch(

@@ -13,10 +13,16 @@ Tables:
     the order of its insertion.
 ``progress``
     one row per generation: evaluations so far, hypervolume, wall time.
+``strategy_state``
+    at most one row: the latest JSON snapshot of the strategy (its ``state_dict``) with what
+    identifies it (strategy name, options, seed, objectives, budgets) and where the loop
+    stood (generation, candidates told, candidates stored). Plain JSON, never pickle: a run
+    folder may come from someone else.
 
 Every write is its own transaction (WAL journal), so ``kill -9`` at any moment loses at
-most the candidates in flight. A resumed search replays the strategy against this history
-(see :mod:`hwnas.search`).
+most the candidates in flight. A resumed search loads the strategy's latest state when
+there is a consistent one, and otherwise replays the strategy against this history (see
+:mod:`hwnas.search`).
 """
 
 from __future__ import annotations
@@ -43,6 +49,11 @@ CREATE TABLE IF NOT EXISTS candidates (
     cost_seconds REAL NOT NULL,
     info TEXT NOT NULL,
     generation INTEGER NOT NULL,
+    created TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS strategy_state (
+    id INTEGER PRIMARY KEY CHECK (id = 0),
+    value TEXT NOT NULL,
     created TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS progress (
@@ -210,6 +221,37 @@ class RunStore:
             {"generation": g, "evaluations": e, "hypervolume": h, "seconds": s}
             for g, e, h, s in rows
         ]
+
+    # -- strategy state -----------------------------------------------------------------
+    def save_state(self, record: dict[str, Any]) -> None:
+        """Replace the stored strategy state with ``record`` (strict JSON: no NaN) in one
+        statement, so that a kill leaves either the previous record or this one.
+
+        Raises:
+            ValueError: ``record`` is not strict JSON.
+        """
+        text = json.dumps(record, allow_nan=False)
+        self._db.execute(
+            "INSERT OR REPLACE INTO strategy_state (id, value, created) VALUES (0, ?, ?)",
+            (text, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())),
+        )
+
+    def load_state(self) -> dict[str, Any] | None:
+        """The stored strategy state record, or ``None`` when none is stored.
+
+        Raises:
+            HwnasError: The record is not a JSON object.
+        """
+        row = self._db.execute("SELECT value FROM strategy_state WHERE id = 0").fetchone()
+        if row is None:
+            return None
+        try:
+            record = json.loads(row[0])
+        except ValueError:
+            record = None
+        if not isinstance(record, dict):
+            raise HwnasError(f"run store {self.path}: the strategy state is not a JSON object")
+        return record
 
 
 def _candidate(row: tuple[Any, ...]) -> Candidate:

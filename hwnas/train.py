@@ -141,8 +141,9 @@ def evaluate(model: nn.Module, split: Split, batch_size: int = 512) -> tuple[flo
 def augment_batch(
     x: torch.Tensor, mode: str, shift_pixels: int, generator: torch.Generator
 ) -> torch.Tensor:
-    """Randomly shifted (and for ``shift-flip`` flipped) copy of a batch."""
-    if mode == "none" or (shift_pixels == 0 and mode == "shift"):
+    """Randomly shifted (and for ``shift-flip`` flipped) copy of a batch of images; a
+    batch of token ids ``(N, L)`` is returned as it is (no augmentation for text yet)."""
+    if mode == "none" or (shift_pixels == 0 and mode == "shift") or x.dim() != 4:
         return x
     n, _, h, w = x.shape
     if shift_pixels > 0:
@@ -336,8 +337,9 @@ def set_memory_format(model: nn.Module, *, channels_last: bool) -> nn.Module:
 
 
 def as_input(x: torch.Tensor, recipe: Recipe) -> torch.Tensor:
-    """A batch of images in the memory format the recipe trains in."""
-    return x.contiguous(memory_format=torch.channels_last) if recipe.channels_last else x
+    """A batch of images in the memory format the recipe trains in (token ids as they are)."""
+    image = x.dim() == 4
+    return x.contiguous(memory_format=torch.channels_last) if recipe.channels_last and image else x
 
 
 def train_step(

@@ -45,7 +45,12 @@ def tiny_digits(n_train: int = 96, n_val: int = 48):
 
 
 #: A tiny input shape per space that still exercises every layer.
-SMALL_SHAPES = {"mbconv": (1, 8, 8), "nb201": (3, 8, 8), "convnet": (1, 8, 8)}
+SMALL_SHAPES = {
+    "mbconv": (1, 8, 8),
+    "nb201": (3, 8, 8),
+    "convnet": (1, 8, 8),
+    "transformer": (1, 8, 8),
+}
 
 
 def make_realistic(model: torch.nn.Module, shape: tuple[int, ...], seed: int = 0) -> None:

@@ -22,7 +22,7 @@ def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> object:
 
 
 def test_space_list(capsys) -> None:
-    assert run_json(capsys, "space", "list") == ["convnet", "mbconv", "nb201"]
+    assert run_json(capsys, "space", "list") == ["convnet", "mbconv", "nb201", "transformer"]
 
 
 def test_space_sample_is_deterministic(capsys, tmp_path) -> None:

@@ -541,7 +541,7 @@ def test_missing_path_and_unknown_format(tmp_path: Path) -> None:
     assert str(missing) in str(info.value) and "imagefolder" in str(info.value)
     with pytest.raises(DataError, match=r"no such file"):
         load_dataset(f"cifar10:{missing}")
-    text = tmp_path / "data.csv"
+    text = tmp_path / "data.dat"
     text.write_text("1,2,3")
     with pytest.raises(DataError, match=r"unknown dataset format.*npz:PATH.*mnist:PATH"):
         load_dataset(str(text))

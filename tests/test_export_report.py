@@ -263,9 +263,10 @@ def latency_report(request, tmp_path_factory):
     manifest = export_run(run.path, top_k=2, epochs=1, protocol=FAST)
     best = max(manifest["models"], key=lambda m: m["test_accuracy"])
 
-    def network(name: str, accuracy: float, ms: float) -> dict:
+    def network(name: str, accuracy: float, ms: float, arch: str | None = None) -> dict:
         return {
             "name": name,
+            "arch": arch,
             "val_accuracy": accuracy,
             "test_accuracy": accuracy,
             "measured_latency_ms": ms,
@@ -283,6 +284,13 @@ def latency_report(request, tmp_path_factory):
         "baselines": [
             network("as-accurate-slower", best["test_accuracy"], 10 * best["measured_latency_ms"]),
             network("perfect-instant", 1.0, 1e-6),
+            # The best model's own network, measured a little faster: not a domination.
+            network(
+                "copy-of-best",
+                best["test_accuracy"],
+                0.9 * best["measured_latency_ms"],
+                arch=best["arch"],
+            ),
         ],
     }
     (run.path / "export" / "baselines.json").write_text(json.dumps(baselines))
@@ -326,6 +334,10 @@ def test_the_report_renders_at_both_input_sizes_with_intervals_and_calibration(
     perfect = rows["perfect-instant"]
     assert not perfect["dominated"]
     assert sorted(perfect["dominates"]) == sorted(m["name"] for m in manifest["models"])
+    assert perfect["same_network"] == []
+    copy = rows["copy-of-best"]
+    assert copy["same_network"] == [best["name"]] and best["name"] not in copy["dominates"]
+    assert best["name"] not in copy["dominated_by"]
     text = page.read_text()
     assert "latency predictor checked on 12 points" in text and "92 % within ±10 % after" in text
     assert "Chosen on latency measured here" in text and "within noise" in text

@@ -35,11 +35,11 @@ def add_parser(commands: Any) -> None:
 
 
 def _cmd_baselines(args: argparse.Namespace) -> None:
-    from hwnas.baselines import BASELINES, run_baselines
+    from hwnas.baselines import run_baselines
     from hwnas.errors import ConfigError
     from hwnas.nn.handmade import HANDMADE
 
-    names = BASELINES
+    names: tuple[str, ...] | None = None  # the networks for the run's kind of input
     if args.only is not None:
         names = tuple(n.strip() for n in args.only.split(",") if n.strip())
         unknown = [n for n in names if n not in HANDMADE]

@@ -47,7 +47,10 @@ def add_shape_args(parser: argparse.ArgumentParser) -> None:
         "directory (optionally prefixed npz:, imagefolder:, cifar10:, mnist:)",
     )
     group.add_argument(
-        "--input-shape", default=None, metavar="C,H,W", help="input shape instead of --data"
+        "--input-shape",
+        default=None,
+        metavar="C,H,W",
+        help="input shape instead of --data: C,H,W for images, L for token sequences",
     )
     group.add_argument(
         "--classes", type=int, default=None, help="number of classes (with --input-shape)"
@@ -55,12 +58,15 @@ def add_shape_args(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_shape(text: str) -> tuple[int, int, int]:
+    """``C,H,W`` (an image) or ``L`` (a sequence of token ids) as a tuple of ints (typed as
+    the image shape most commands still declare; :mod:`hwnas.data.inputs` takes both)."""
+    expected = "three positive integers C,H,W (or one, L, for token sequences)"
     try:
         values = tuple(int(v) for v in text.split(","))
     except ValueError:
-        raise ConfigError("--input-shape", "three positive integers C,H,W", text) from None
-    if len(values) != 3 or min(values) < 1:
-        raise ConfigError("--input-shape", "three positive integers C,H,W", text)
+        raise ConfigError("--input-shape", expected, text) from None
+    if len(values) not in (1, 3) or min(values) < 1:
+        raise ConfigError("--input-shape", expected, text)
     return values  # type: ignore[return-value]
 
 

@@ -59,6 +59,8 @@ def _cmd_report(args: argparse.Namespace) -> None:
         if b.get("dominates"):
             noise = " (within noise)" if b.get("dominates_within_noise") else ""
             verdict += f"; dominates {', '.join(b['dominates'])}{noise}"
+        if b.get("same_network"):
+            verdict += f"; the same network as {', '.join(b['same_network'])}"
         latency = b["measured_latency_ms"]
         print(
             f"{b['name']:12s} test {b['test_accuracy']:.4f}, "

@@ -17,7 +17,8 @@ class Split:
     """One split of a dataset.
 
     Attributes:
-        x: Normalised images, float32 of shape ``(N, C, H, W)``.
+        x: Normalised images, float32 of shape ``(N, C, H, W)``, or token ids, int64 of
+            shape ``(N, L)`` (:mod:`hwnas.data.inputs`).
         y: Class labels, int64 of shape ``(N,)``.
     """
 
@@ -25,8 +26,12 @@ class Split:
     y: torch.Tensor
 
     def __post_init__(self) -> None:
-        if self.x.dim() != 4 or self.x.dtype != torch.float32:
-            raise DataError(f"Split.x: expected a float32 (N, C, H, W) tensor, got {self.x.dtype}")
+        image = self.x.dim() == 4 and self.x.dtype == torch.float32
+        if not image and not (self.x.dim() == 2 and self.x.dtype == torch.int64):
+            raise DataError(
+                "Split.x: expected a float32 (N, C, H, W) or int64 (N, L) tensor, got "
+                f"{self.x.dtype} of shape {tuple(self.x.shape)}"
+            )
         if self.y.dim() != 1 or self.y.dtype != torch.int64:
             raise DataError(f"Split.y: expected an int64 (N,) tensor, got {self.y.dtype}")
         if len(self.x) != len(self.y):
@@ -50,6 +55,9 @@ class Dataset:
         std: Per-channel standard deviation every split was divided by (from ``train``).
         fingerprint: First 16 hex digits of a SHA-256 of the raw arrays of all splits and the
             split settings: the same inputs give the same fingerprint.
+        vocabulary: For text, the token of each id (a model needs it to read new text);
+            ``None`` for images. Text is neither scaled nor normalised (``mean`` and
+            ``std`` are empty).
     """
 
     name: str
@@ -60,12 +68,13 @@ class Dataset:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     fingerprint: str
+    vocabulary: tuple[str, ...] | None = None
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
-        """The shape ``(C, H, W)`` of one image."""
-        _, c, h, w = self.train.x.shape
-        return (int(c), int(h), int(w))
+        """The shape ``(C, H, W)`` of one image, or ``(L,)`` of one token sequence (typed
+        as the image shape that most of hwnas still expects)."""
+        return tuple(int(v) for v in self.train.x.shape[1:])  # type: ignore[return-value]
 
     @property
     def num_classes(self) -> int:
@@ -83,4 +92,4 @@ class Dataset:
             "mean": list(self.mean),
             "std": list(self.std),
             "fingerprint": self.fingerprint,
-        }
+        } | ({} if self.vocabulary is None else {"vocabulary": list(self.vocabulary)})

@@ -16,10 +16,11 @@ from hwnas.data.readers.base import (
     detect_reader,
     path_reader,
 )
+from hwnas.data.readers.text import TextOptions, TextSource
 from hwnas.data.splits import build_dataset
 from hwnas.errors import ConfigError, DataError
 
-__all__ = ["load_dataset"]
+__all__ = ["is_text_source", "load_dataset"]
 
 
 def load_dataset(
@@ -29,6 +30,7 @@ def load_dataset(
     val_fraction: float = 0.15,
     test_fraction: float = 0.2,
     image_size: tuple[int, int] | None = None,
+    text: TextOptions | None = None,
 ) -> Dataset:
     """Load a dataset, split it and normalise it.
 
@@ -43,6 +45,8 @@ def load_dataset(
             source has its own test split.
         image_size: ``(height, width)`` to resize every image to. Image folders default to
             the size of their first image; other sources keep their size when ``None``.
+        text: For text sources (``reviews``, ``text:PATH``): columns, sequence length and
+            vocabulary size; ``None`` keeps their defaults. Refused for images.
 
     Returns:
         The dataset, with float32 normalised images and int64 labels.
@@ -54,7 +58,7 @@ def load_dataset(
     """
     spec_str = _check_args(spec, seed, val_fraction, test_fraction, image_size)
     size = None if image_size is None else (int(image_size[0]), int(image_size[1]))
-    name, raw = _read(spec_str, size)
+    name, raw = _read(spec_str, size, text)
     return build_dataset(name, raw, seed, float(val_fraction), float(test_fraction), size)
 
 
@@ -92,7 +96,9 @@ def _check_args(
     return spec
 
 
-def _read(spec: str, image_size: tuple[int, int] | None) -> tuple[str, RawData]:
+def _read(
+    spec: str, image_size: tuple[int, int] | None, text: TextOptions | None = None
+) -> tuple[str, RawData]:
     """Resolve ``spec`` to a reader and read it: returns the dataset name and raw arrays.
 
     A built-in dataset is named alone (``digits``); ``FORMAT:PATH`` forces a path format;
@@ -101,6 +107,7 @@ def _read(spec: str, image_size: tuple[int, int] | None) -> tuple[str, RawData]:
     """
     builtin = builtin_reader(spec)
     if builtin is not None:
+        _set_text_options(builtin, spec, text)
         return spec, builtin.read(image_size)
     reader: PathReader | None = None
     path_str = spec
@@ -115,4 +122,31 @@ def _read(spec: str, image_size: tuple[int, int] | None) -> tuple[str, RawData]:
         raise DataError(f"{path_str}: no such file or directory (expected {accepted_sources()})")
     if reader is None:
         reader = detect_reader(path)
+    _set_text_options(reader, spec, text)
     return path_str, reader.read(path, image_size)
+
+
+def is_text_source(spec: str) -> bool:
+    """Whether ``spec`` names text (``reviews``, ``text:PATH``, a ``.csv`` file...), found
+    without reading it; ``False`` for images and for specs that name nothing."""
+    reader: object = builtin_reader(spec)
+    if reader is None:
+        prefix, sep, rest = spec.partition(":")
+        reader = path_reader(prefix) if sep else None
+        path = Path(rest if reader is not None else spec).expanduser()
+        if reader is None and path.exists():
+            try:
+                reader = detect_reader(path)
+            except DataError:
+                return False
+    return isinstance(reader, TextSource)
+
+
+def _set_text_options(reader: object, spec: str, text: TextOptions | None) -> None:
+    """Hand ``text`` to a text reader (readers are built with no arguments); text options
+    for an image source are a mistake worth a message, not something to ignore."""
+    if text is None:
+        return
+    if not isinstance(reader, TextSource):
+        raise ConfigError("text options", "a text source ('reviews' or text:PATH)", spec)
+    reader.options = text

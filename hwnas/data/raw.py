@@ -29,6 +29,8 @@ class RawData:
         y_test: Labels of the source's own test split, or ``None``.
         scale: Pixels are divided by this; ``None`` infers it from the dtype (255 for
             integers, 1 for floats).
+        vocabulary: For text: the token of each id (``x`` then holds int64 token ids
+            ``(N, L)``, which are neither scaled nor normalised); ``None`` for images.
     """
 
     x: np.ndarray
@@ -37,6 +39,7 @@ class RawData:
     x_test: np.ndarray | None = None
     y_test: np.ndarray | None = None
     scale: float | None = None
+    vocabulary: tuple[str, ...] | None = None
 
     @classmethod
     def from_arrays(
@@ -48,6 +51,7 @@ class RawData:
         x_test: np.ndarray | None = None,
         y_test: np.ndarray | None = None,
         scale: float | None = None,
+        vocabulary: Sequence[str] | None = None,
     ) -> RawData:
         """Check the arrays every format shares and bundle them.
 
@@ -60,6 +64,7 @@ class RawData:
             x_test: The source's own test images, if any.
             y_test: Their labels.
             scale: See :attr:`scale`.
+            vocabulary: See :attr:`vocabulary`.
 
         Raises:
             DataError: Lengths or shapes disagree, labels are not integer classes, or fewer
@@ -82,7 +87,8 @@ class RawData:
         if len(np.unique(y)) < 2:
             raise DataError(f"{where}: found {len(np.unique(y))} class(es); at least 2 are needed")
         names = tuple(classes) if classes is not None else tuple(str(i) for i in range(num))
-        return cls(x=x, y=y, classes=names, x_test=x_test, y_test=y_test, scale=scale)
+        vocab = None if vocabulary is None else tuple(vocabulary)
+        return cls(x, y, names, x_test=x_test, y_test=y_test, scale=scale, vocabulary=vocab)
 
 
 def check_pixels(x: np.ndarray, where: str, field: str) -> None:

@@ -59,6 +59,15 @@ def build_dataset(
     assert test_x is not None and test_y is not None
 
     digest = fingerprint(raw, seed, val_fraction, test_fraction, image_size)
+    if raw.vocabulary is not None:
+        return _token_dataset(
+            name,
+            raw,
+            digest,
+            (raw.x[train_idx], y[train_idx]),
+            (raw.x[val_idx], y[val_idx]),
+            (test_x, test_y),
+        )
 
     x_train = _to_float(raw.x[train_idx], raw.scale, image_size)
     x_val = _to_float(raw.x[val_idx], raw.scale, image_size)
@@ -107,8 +116,28 @@ def fingerprint(
         f"classes={list(raw.classes)!r} scale={raw.scale!r} seed={seed} "
         f"val_fraction={val_fraction!r} test_fraction={test_fraction!r} image_size={image_size!r}"
     )
+    if raw.vocabulary is not None:  # absent for images: their fingerprints stay as they were
+        settings += f" vocabulary={list(raw.vocabulary)!r}"
     h.update(settings.encode())
     return h.hexdigest()[:16]
+
+
+def _token_dataset(
+    name: str,
+    raw: RawData,
+    digest: str,
+    *splits: tuple[np.ndarray, np.ndarray],
+) -> Dataset:
+    """The train, val and test ``splits`` of token ids, as they are (ids are not scaled)."""
+
+    def split(x: np.ndarray, labels: np.ndarray) -> Split:
+        return Split(
+            x=torch.from_numpy(np.ascontiguousarray(x, dtype=np.int64)),
+            y=torch.from_numpy(np.ascontiguousarray(labels, dtype=np.int64)),
+        )
+
+    train, val, test = (split(x, labels) for x, labels in splits)
+    return Dataset(name, train, val, test, raw.classes, (), (), digest, raw.vocabulary)
 
 
 def _stratified_split(

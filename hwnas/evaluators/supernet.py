@@ -127,8 +127,9 @@ class SupernetEvaluator(Evaluator):
         self.channels_last = channels_last
         if channels_last:
             set_memory_format(self.supernet, channels_last=True)
-            self.calibration_batches = [
-                x.contiguous(memory_format=torch.channels_last) for x in self.calibration_batches
+            self.calibration_batches = [  # images only: token batches have no channels
+                x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
+                for x in self.calibration_batches
             ]
 
     def evaluate(self, arch: Arch) -> EvalResult:

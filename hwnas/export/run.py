@@ -253,6 +253,7 @@ def _export_one(
     progress: bool,
 ) -> ExportedModel:
     """Train one candidate, export it to ONNX, check parity, measure it and flag it."""
+    from hwnas.data.readers.text import token_metadata
     from hwnas.objectives import metric_value
     from hwnas.onnx_export import export_onnx, onnx_parity
     from hwnas.train import train_arch
@@ -291,6 +292,8 @@ def _export_one(
         "hwnas.input_std": ",".join(f"{s:.6f}" for s in dataset.std),
         "hwnas.feasible": str(not broken).lower(),
         "hwnas.broken_budgets": "; ".join(broken),
+        # Text only: the vocabulary and how to pad, so that plain onnxruntime can read text.
+        **token_metadata(dataset.vocabulary, shape[0]),
     }
     path = export_onnx(model, out_dir / name / "model.onnx", shape, opset=opset, metadata=metadata)
     diff = onnx_parity(model, path, dataset.val.x[:64])

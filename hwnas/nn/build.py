@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import cast
 
 import torch
 from torch import nn
 
-from hwnas.spaces.base import Arch, SearchSpace, check_input_shape
+from hwnas.spaces.base import Arch, InputShape, SearchSpace, check_input_shape
 
-__all__ = ["HwnasNet", "build_model", "check_input_shape", "recalibrate_batchnorm"]
+__all__ = ["HwnasNet", "InputShape", "build_model", "check_input_shape", "recalibrate_batchnorm"]
 
 
 class HwnasNet(nn.Module):
@@ -17,19 +18,22 @@ class HwnasNet(nn.Module):
 
     Attributes:
         arch: The architecture the model was built from.
-        input_shape: ``(channels, height, width)`` of one input.
+        input_shape: ``(channels, height, width)`` of one image, or ``(length,)`` of one
+            sequence of token ids.
         num_classes: The number of output logits.
     """
 
-    def __init__(self, arch: Arch, input_shape: tuple[int, int, int], num_classes: int) -> None:
+    def __init__(self, arch: Arch, input_shape: InputShape, num_classes: int) -> None:
         super().__init__()
         self.arch = arch
         self.input_shape = input_shape
         self.num_classes = num_classes
 
     def example_input(self, batch_size: int = 1) -> torch.Tensor:
-        """A zero tensor of the model's input shape."""
-        return torch.zeros(batch_size, *self.input_shape)
+        """Zeros of the model's input shape: a float32 image or int64 token ids."""
+        from hwnas.data.inputs import example_input
+
+        return example_input(self.input_shape, batch_size)
 
 
 def build_model(
@@ -40,14 +44,18 @@ def build_model(
     Args:
         space: The search space ``arch`` belongs to (its configuration sets channel counts).
         arch: The architecture.
-        input_shape: ``(C, H, W)`` of one input sample.
+        input_shape: ``(C, H, W)`` of one image, or ``(L,)`` of one sequence of token ids
+            (spaces that read token ids only; the image spaces take images).
         num_classes: Number of classes (output logits).
 
     Returns:
-        An :class:`HwnasNet` taking ``(N, C, H, W)`` float tensors and returning logits.
+        An :class:`HwnasNet` taking ``(N, C, H, W)`` float tensors (or ``(N, L)`` int64
+        token ids) and returning logits.
     """
     shape = check_input_shape(input_shape, num_classes)
-    return space.build(space.check_arch(arch), shape, int(num_classes))
+    # SearchSpace.build still declares the image shape its image spaces take; the
+    # transformer space also takes (L,) and declares so.
+    return space.build(space.check_arch(arch), cast(tuple[int, int, int], shape), int(num_classes))
 
 
 def recalibrate_batchnorm(model: nn.Module, batches: Iterable[torch.Tensor]) -> nn.Module:

@@ -1,11 +1,16 @@
 """Classic hand-designed networks sized for the input, to compare the Pareto set against.
 
-``lenet5`` (LeNet-5-like), ``mobilenetv2`` (a small MobileNetV2) and ``resnet8`` (a
-ResNet-8 as in the CIFAR ResNet family). Each adapts its strides to the input like the
-``mbconv`` space does, so the same names work from 8x8 digits to 224x224 images, and
-each exports to ONNX at any input size. They are the fallback for spaces that cannot
-express them: ``convnet`` has all three as architectures (:mod:`hwnas.baselines` builds
-them from it), and ResNet-8 here is built from the same basic block.
+For images: ``lenet5`` (LeNet-5-like), ``mobilenetv2`` (a small MobileNetV2) and
+``resnet8`` (a ResNet-8 as in the CIFAR ResNet family). Each adapts its strides to the
+input like the ``mbconv`` space does, so the same names work from 8x8 digits to 224x224
+images, and each exports to ONNX at any input size. They are the fallback for spaces that
+cannot express them: ``convnet`` has all three as architectures (:mod:`hwnas.baselines`
+builds them from it), and ResNet-8 here is built from the same basic block.
+
+For token ids ``(L,)``: ``encoder-2x128`` (a 2-layer, 128-wide transformer encoder, an
+architecture of the default ``transformer`` space, built here for spaces that lack it)
+and ``textcnn`` (a small character CNN). :data:`TOKEN_NETWORKS` names the networks that
+read token ids; :func:`handmade_for` lists the networks for an input shape.
 """
 
 from __future__ import annotations
@@ -15,26 +20,64 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from hwnas.data.readers.text import DEFAULT_VOCAB as TEXT_DEFAULT_VOCAB
 from hwnas.errors import ConfigError
-from hwnas.nn.build import check_input_shape
+from hwnas.nn.build import InputShape, check_input_shape
 from hwnas.spaces.convnet.model import BasicBlock
 
-HANDMADE: dict[str, Callable[[tuple[int, int, int], int], nn.Module]] = {}
+#: Every network: images ``(shape, classes)``; token networks also take ``vocab_size``.
+HANDMADE: dict[str, Callable[..., nn.Module]] = {}
+#: The networks of :data:`HANDMADE` that read token ids ``(L,)`` (the rest read images).
+TOKEN_NETWORKS: set[str] = set()
+#: The vocabulary a token network gets when none is given: the text readers' default cap.
+DEFAULT_VOCAB = TEXT_DEFAULT_VOCAB
 
 
-def _register(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+def _register(
+    name: str, tokens: bool = False
+) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     def decorator(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         HANDMADE[name] = fn
+        if tokens:
+            TOKEN_NETWORKS.add(name)
         return fn
 
     return decorator
 
 
-def build_handmade(name: str, input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
-    """The hand-designed network ``name`` for ``input_shape`` and ``num_classes``."""
+def reads_tokens(name: str) -> bool:
+    """Whether the network ``name`` reads token ids (else images)."""
+    return name in TOKEN_NETWORKS
+
+
+def handmade_for(input_shape: InputShape) -> tuple[str, ...]:
+    """The networks that read inputs of ``input_shape`` (token ids or images), sorted."""
+    tokens = len(input_shape) == 1
+    return tuple(sorted(n for n in HANDMADE if reads_tokens(n) == tokens))
+
+
+def build_handmade(
+    name: str, input_shape: InputShape, num_classes: int, vocab_size: int = DEFAULT_VOCAB
+) -> nn.Module:
+    """The hand-designed network ``name`` for ``input_shape`` and ``num_classes``.
+
+    Args:
+        name: One of :data:`HANDMADE`.
+        input_shape: ``(C, H, W)`` for image networks, ``(L,)`` for token networks.
+        num_classes: Number of output logits.
+        vocab_size: Token ids are ``0..vocab_size-1`` (token networks only).
+
+    Raises:
+        ConfigError: An unknown name, or an input the network does not read.
+    """
     shape = check_input_shape(input_shape, num_classes)
     if name not in HANDMADE:
         raise ConfigError("baseline", f"one of {', '.join(sorted(HANDMADE))}", name)
+    if name not in handmade_for(shape):
+        kind = "token ids (L,)" if reads_tokens(name) else "images (C, H, W)"
+        raise ConfigError("input_shape", f"{kind} for network {name!r}", shape)
+    if reads_tokens(name):
+        return HANDMADE[name](shape, num_classes, vocab_size)
     return HANDMADE[name](shape, num_classes)
 
 
@@ -158,3 +201,43 @@ def mobilenetv2(shape: tuple[int, int, int], classes: int) -> nn.Module:
         nn.Linear(320, classes),
     ]
     return nn.Sequential(*layers)
+
+
+@_register("encoder-2x128", tokens=True)
+def encoder_2x128(shape: InputShape, classes: int, vocab_size: int) -> nn.Module:
+    """The 2-layer, 128-wide encoder (4 heads of 32, feed-forward 512) of the default
+    ``transformer`` space: ``e128|h4-f512|h4-f512``."""
+    from hwnas.spaces.transformer import BASELINES, TransformerSpace
+
+    space = TransformerSpace(vocab_size=vocab_size)
+    return space.build(space.parse(BASELINES["encoder-2x128"]), shape, classes)
+
+
+class TextCNN(nn.Module):
+    """A small character CNN: a 64-wide embedding, two 5-wide convolutions of 128
+    channels with ReLU (the first followed by a 2x max-pool), the maximum over positions
+    and a linear classifier. Padding (id 0) is embedded like any token; the maximum over
+    positions lets the network learn to ignore it."""
+
+    def __init__(self, classes: int, vocab_size: int) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, 64)
+        self.features = nn.Sequential(
+            nn.Conv1d(64, 128, 5, padding=2),
+            nn.ReLU(),
+            nn.MaxPool1d(2, ceil_mode=True),
+            nn.Conv1d(128, 128, 5, padding=2),
+            nn.ReLU(),
+        )
+        self.classifier = nn.Linear(128, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.features(self.embed(x).transpose(1, 2))
+        return self.classifier(torch.amax(h, dim=-1))
+
+
+@_register("textcnn", tokens=True)
+def textcnn(shape: InputShape, classes: int, vocab_size: int) -> nn.Module:
+    """A character CNN (:class:`TextCNN`) for sequences of any length."""
+    del shape  # the maximum over positions takes any length
+    return TextCNN(classes, vocab_size)

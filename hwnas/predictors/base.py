@@ -117,7 +117,7 @@ def check_profile_records(
         space=space,
         fingerprint=dict(first.fingerprint),
         device_id=first.device_id,
-        input_shape=(int(shape[0]), int(shape[1]), int(shape[2])),
+        input_shape=tuple(int(v) for v in shape),  # type: ignore[arg-type]
         num_classes=int(first.num_classes),
         batch=int(first.batch),
         runtime=first.runtime,
@@ -363,9 +363,12 @@ class BasePredictor(abc.ABC):
         self.runtime_ = _require(device, "runtime", str, f"{where}.device")
         self.batch_ = _require(device, "batch", int, f"{where}.device")
         shape = _require(data, "input_shape", list, where)
-        if len(shape) != 3 or not all(isinstance(v, int) and v > 0 for v in shape):
-            raise HwnasError(f"{where}.input_shape: expected 3 positive integers, got {shape!r}")
-        self.input_shape_ = (shape[0], shape[1], shape[2])
+        if len(shape) not in (1, 3) or not all(isinstance(v, int) and v > 0 for v in shape):
+            raise HwnasError(
+                f"{where}.input_shape: expected 3 positive integers C,H,W (or one, L, for "
+                f"token sequences), got {shape!r}"
+            )
+        self.input_shape_ = tuple(shape)  # type: ignore[assignment]
         self.num_classes_ = _require(data, "num_classes", int, where)
         self.n_train_ = _require(data, "n_train", int, where)
         metrics = data.get("metrics", {})

@@ -20,7 +20,7 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from hwnas.errors import ConfigError, HwnasError
 from hwnas.spaces.base import SearchSpace
@@ -109,7 +109,10 @@ def measure_lut(
     from hwnas.profiling.store import append_json_lines
     from hwnas.progress import maybe, progress_bar
 
-    shape = check_input_shape(tuple(int(v) for v in input_shape), num_classes)
+    # A lookup table is per block of an image space: (C, H, W).
+    shape = cast(
+        tuple[int, int, int], check_input_shape(tuple(int(v) for v in input_shape), num_classes)
+    )
     fingerprint = device_fingerprint(runtime, batch=batch, input_shape=shape)
     device_id = str(fingerprint["device_id"])
     path = lut_path(root, device_id, space)

@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -32,6 +32,9 @@ from hwnas.profiling.store import (
 )
 from hwnas.progress import maybe, progress_bar
 from hwnas.spaces.base import Arch, SearchSpace
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
@@ -136,7 +139,9 @@ def profile_space(
 
     from hwnas.nn import build_model, check_input_shape, recalibrate_batchnorm
 
-    shape = check_input_shape(input_shape, num_classes)
+    # An image (C, H, W) or token ids (L,); the measuring helpers still declare the image
+    # shape but pass it through to hwnas.data.inputs.
+    shape = cast(tuple[int, int, int], check_input_shape(input_shape, num_classes))
     if (n is None) == (archs is None):
         raise ConfigError("n", "either a number of architectures or a list of them")
     fingerprint = device_fingerprint(runtime, batch=batch, input_shape=shape)
@@ -158,7 +163,7 @@ def profile_space(
                 torch.manual_seed(seed + i)
                 model = build_model(space, arch, shape, num_classes)
             # Realistic activations (no exploding untrained statistics, no denormals).
-            recalibrate_batchnorm(model, [torch.randn(8, *shape, generator=generator)])
+            recalibrate_batchnorm(model, [_calibration_batch(shape, generator)])
             stats = measure_model(
                 runtime,
                 model,
@@ -194,3 +199,15 @@ def profile_space(
 def _latency_dict(stats: dict[str, Any]) -> dict[str, Any]:
     """``LatencyStats.to_dict()`` with the ``_ms`` suffixes dropped (the field says ms)."""
     return {k.removesuffix("_ms"): v for k, v in stats.items()}
+
+
+def _calibration_batch(shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
+    """Eight random inputs to estimate batch-norm statistics on: standard-normal images, or
+    token ids without padding (:mod:`hwnas.data.inputs`)."""
+    import torch
+
+    from hwnas.data.inputs import RANDOM_TOKEN_IDS, is_sequence_shape
+
+    if is_sequence_shape(shape):
+        return torch.randint(1, RANDOM_TOKEN_IDS, (8, *shape), generator=generator)
+    return torch.randn(8, *shape, generator=generator)

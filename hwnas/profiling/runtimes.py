@@ -169,13 +169,15 @@ def runtime_status() -> list[dict[str, Any]]:
 
 
 def check_shape(input_shape: object) -> tuple[int, int, int]:
-    """``input_shape`` as a ``(C, H, W)`` tuple of positive ints, else :class:`ConfigError`."""
+    """``input_shape`` as a tuple of positive ints, else :class:`ConfigError`: ``(C, H, W)``
+    for images or ``(L,)`` for token sequences (:mod:`hwnas.data.inputs`)."""
+    expected = "three positive integers C,H,W (or one, L, for token sequences)"
     try:
         shape = tuple(int(v) for v in input_shape)  # type: ignore[attr-defined]
     except (TypeError, ValueError):
-        raise ConfigError("input_shape", "three positive integers C,H,W", input_shape) from None
-    if len(shape) != 3 or min(shape) < 1:
-        raise ConfigError("input_shape", "three positive integers C,H,W", input_shape)
+        raise ConfigError("input_shape", expected, input_shape) from None
+    if len(shape) not in (1, 3) or min(shape) < 1:
+        raise ConfigError("input_shape", expected, input_shape)
     return shape  # type: ignore[return-value]
 
 
@@ -193,11 +195,13 @@ def _check_threads(threads: object) -> int:
 
 
 def _example_input(input_shape: tuple[int, int, int], batch: int) -> Any:
-    """A fixed pseudo-random float32 numpy input (not zeros: no zero fast paths)."""
+    """A fixed pseudo-random numpy input (not zeros: no zero fast paths): float32 images
+    or int64 token ids (:func:`hwnas.data.inputs.random_input`)."""
     import numpy as np
 
-    rng = np.random.default_rng(0)
-    return rng.standard_normal((batch, *input_shape), dtype=np.float32)
+    from hwnas.data.inputs import random_input
+
+    return random_input(input_shape, batch, np.random.default_rng(0))
 
 
 # -- onnxruntime --------------------------------------------------------------------------

@@ -39,7 +39,7 @@ class ProfileRecord:
 
     space: str
     arch: str
-    input_shape: tuple[int, int, int]
+    input_shape: tuple[int, ...]
     batch: int
     num_classes: int
     runtime: str
@@ -90,8 +90,11 @@ class ProfileRecord:
                     f"{where}: {key}: expected a {kind.__name__}, got {data.get(key)!r}"
                 )
         shape = data["input_shape"]
-        if len(shape) != 3 or not all(isinstance(v, int) and v > 0 for v in shape):
-            raise HwnasError(f"{where}: input_shape: expected 3 positive integers, got {shape!r}")
+        if len(shape) not in (1, 3) or not all(isinstance(v, int) and v > 0 for v in shape):
+            raise HwnasError(
+                f"{where}: input_shape: expected 3 positive integers (or 1, a sequence "
+                f"length), got {shape!r}"
+            )
         latency = data["latency_ms"]
         for stat in LATENCY_STATS:
             value = latency.get(stat)

@@ -40,6 +40,7 @@ class RunData:
         baselines: ``export/baselines.json``, ``None`` when the baselines were not run.
         sizes: Images in the ``val`` and ``test`` splits (for the accuracy intervals).
         calibration: The summary of ``calibration.json``, ``None`` when not recorded.
+        space: The run's search space (to tell when a network is an exported model).
     """
 
     path: Path
@@ -58,6 +59,7 @@ class RunData:
     baselines: dict[str, Any] | None
     sizes: dict[str, int]
     calibration: dict[str, Any] | None
+    space: Any = None
 
     @property
     def models(self) -> list[dict[str, Any]]:
@@ -95,7 +97,10 @@ class RunData:
         cost), ``dominated_by`` (those models' names), ``dominates`` (the exported models
         it dominates) and, for each verdict, ``..._within_noise``: every model of the
         verdict has a test-accuracy interval that overlaps the network's, so the
-        accuracy side of the claim is not shown by the data.
+        accuracy side of the claim is not shown by the data. ``same_network`` lists the
+        exported models that are this very network (the search may start from the
+        baselines): they are left out of both verdicts, as two measurements of one
+        network differ only by noise.
         """
         if self.baselines is None:
             return []
@@ -109,9 +114,13 @@ class RunData:
             point, ci = baseline_point(b, self.cost), self.intervals(b)
             row: dict[str, Any] = {**b, **ci, "dominated": None, "dominated_by": []}
             row.update(dominated_within_noise=None, dominates=[], dominates_within_noise=None)
+            key = self.network_key(b.get("arch"))
+            same = [m for m, _, _ in exported if key and self.network_key(m["arch"]) == key]
+            row["same_network"] = [m["name"] for m in same]
+            others = [(m, p, c) for m, p, c in exported if not any(m is s for s in same)]
             if point is not None:
-                above = [(m, c) for m, p, c in exported if dominates(p, point)]
-                below = [(m, c) for m, p, c in exported if dominates(point, p)]
+                above = [(m, c) for m, p, c in others if dominates(p, point)]
+                below = [(m, c) for m, p, c in others if dominates(point, p)]
                 for key, models in (("dominated_by", above), ("dominates", below)):
                     row[key] = [m["name"] for m, _ in models]
                     noise = all(
@@ -122,6 +131,16 @@ class RunData:
                 row["dominated"] = bool(above)
             rows.append(row)
         return rows
+
+    def network_key(self, arch: Any) -> str | None:
+        """The space's key of the network ``arch`` (a string), ``None`` when it is not an
+        architecture of the run's space."""
+        if self.space is None or not isinstance(arch, str):
+            return None
+        try:
+            return str(self.space.network_key(self.space.parse(arch)))
+        except (ValueError, HwnasError):
+            return None
 
 
 def baseline_point(row: dict[str, Any], cost: str) -> tuple[float, float] | None:
@@ -175,6 +194,7 @@ def gather(run_dir: str | Path, *, baselines: bool = True) -> RunData:
         baselines=_read_json(baselines_path) if baselines and baselines_path.is_file() else None,
         sizes={"val": len(components.dataset.val), "test": len(components.dataset.test)},
         calibration=load_calibration(run.path),
+        space=components.space,
     )
 
 

@@ -165,6 +165,7 @@ BASELINE_COLUMNS: list[Column] = [
     *_plain(("measured ms", "measured_latency_ms"), ("MACs", "macs"), ("params", "params")),
     ("dominated by the exported models", lambda b: _verdict(b, "dominated_by", "dominated")),
     ("dominates exported models", lambda b: _verdict(b, "dominates", "dominates")),
+    ("same network as", lambda b: ", ".join(b.get("same_network") or [])),
     ("failed part", lambda b: b.get("error") or ""),
 ]
 

@@ -17,7 +17,7 @@ def layer_profile(
 
     Args:
         path: The ``.onnx`` file (input ``input``).
-        input_shape: ``(C, H, W)`` of one input.
+        input_shape: ``(C, H, W)`` of one image, or ``(L,)`` of one sequence of token ids.
         runs: Profiled inferences (one more is run and left out: it includes set-up).
         threads: onnxruntime's intra-op threads.
 
@@ -27,6 +27,8 @@ def layer_profile(
     """
     import onnxruntime as ort
 
+    from hwnas.data.inputs import random_input
+
     with tempfile.TemporaryDirectory() as workdir:
         options = ort.SessionOptions()
         options.enable_profiling = True
@@ -35,7 +37,7 @@ def layer_profile(
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        x = np.random.default_rng(0).standard_normal((1, *input_shape), dtype=np.float32)
+        x = random_input(input_shape, 1, np.random.default_rng(0))
         for _ in range(runs + 1):
             session.run(None, {"input": x})
         trace = json.loads(Path(session.end_profiling()).read_text())

@@ -10,6 +10,7 @@ from hwnas.spaces.convnet import ConvNetArch, ConvNetSpace
 from hwnas.spaces.mbconv import MBBlock, MBConvArch, MBConvSpace, MBStage
 from hwnas.spaces.nb201 import NB201Arch, NB201Space
 from hwnas.spaces.registry import SPACES, create_space, list_spaces, register_space
+from hwnas.spaces.transformer import TransformerArch, TransformerSpace
 
 __all__ = [
     "SPACES",
@@ -23,6 +24,8 @@ __all__ = [
     "NB201Arch",
     "NB201Space",
     "SearchSpace",
+    "TransformerArch",
+    "TransformerSpace",
     "create_space",
     "list_spaces",
     "register_space",

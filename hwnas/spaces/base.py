@@ -281,11 +281,21 @@ def make_divisible(value: float, divisor: int = 8) -> int:
     return rounded
 
 
-def check_input_shape(input_shape: Sequence[int], num_classes: int) -> tuple[int, int, int]:
-    """``input_shape`` as a ``(C, H, W)`` tuple, with both arguments validated."""
-    shape = tuple(int(v) for v in input_shape)
-    if len(shape) != 3 or min(shape) < 1:
-        raise ConfigError("input_shape", "three positive integers C,H,W", tuple(input_shape))
+#: The shape of one model input: ``(C, H, W)`` for an image, ``(L,)`` for a sequence of
+#: token ids (:mod:`hwnas.data.inputs`).
+InputShape = tuple[int, ...]
+
+
+def check_input_shape(input_shape: Sequence[int], num_classes: int) -> InputShape:
+    """``input_shape`` as a tuple, with both arguments validated: three positive integers
+    ``(C, H, W)`` for an image, or one, ``(L,)``, for a sequence of token ids."""
+    expected = "three positive integers C,H,W (or one, L, for token sequences)"
+    try:
+        shape = tuple(int(v) for v in input_shape)
+    except (TypeError, ValueError):
+        raise ConfigError("input_shape", expected, input_shape) from None
+    if len(shape) not in (1, 3) or min(shape) < 1:
+        raise ConfigError("input_shape", expected, shape)
     if int(num_classes) < 2:
         raise ConfigError("num_classes", "an integer >= 2", num_classes)
-    return (shape[0], shape[1], shape[2])
+    return shape

@@ -1,6 +1,7 @@
 """Search strategies behind one ask/tell interface and a registry."""
 
-from hwnas.strategies import evolution, nsga2, random, surrogate  # noqa: F401  (registration)
+import hwnas.strategies.differentiable  # noqa: F401  (registration)
+from hwnas.strategies import evolution, nsga2, random, rl, surrogate  # noqa: F401  (registration)
 from hwnas.strategies.base import (
     STRATEGIES,
     Problem,

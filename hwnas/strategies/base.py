@@ -7,7 +7,10 @@ hands over, per architecture, a :class:`Status` next to its objective and constr
 a candidate that failed or was skipped is a status, never a sentinel value (as Optuna's
 ``after_trial(study, trial, state, values)``). A strategy is deterministic given its seed
 and what it is told, which is what lets a resumed search replay its history from the run
-store and continue exactly where it stopped.
+store and continue exactly where it stopped. A strategy whose replay is slow (a model fitted
+on every ask) also implements :meth:`Strategy.state_dict` / :meth:`Strategy.load_state_dict`:
+a plain-JSON snapshot (never pickle: a run folder may come from someone else) that the run
+store keeps after each step, so that a resume loads it instead of replaying.
 
 A new strategy is one module: a :class:`Strategy` subclass with explicit keyword arguments,
 ``ask`` and ``_tell``, decorated with ``@register_strategy("name")`` and imported by
@@ -20,19 +23,21 @@ import abc
 import enum
 import functools
 import inspect
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 from pydantic import ConfigDict, ValidationError, validate_call
 
-from hwnas.errors import ConfigError
+from hwnas.errors import ArchError, ConfigError, HwnasError
 from hwnas.objectives import Budget
 from hwnas.registry import Registry
 from hwnas.spaces.base import Arch, SearchSpace
 
 STRATEGIES: Registry[Strategy] = Registry("strategy")
+#: What a strategy was told of one architecture: objectives, constraints, status.
+Told = tuple[np.ndarray, np.ndarray, "Status"]
 _Init = TypeVar("_Init", bound=Callable[..., None])
 
 
@@ -58,12 +63,16 @@ class Problem:
         cheap: A function giving, for a list of architectures, their cheap objective and
             constraint values without an accuracy evaluation (``nan`` where a value needs
             one), so that strategies can screen candidates; may be ``None``.
+        context: What the run holds beyond the space, for strategies that need more than
+            ask/tell (a differentiable strategy trains on ``context["dataset"]``); keys are
+            documented by the strategies that read them, and absent keys are absent.
     """
 
     space: SearchSpace
     objectives: tuple[str, ...]
     budgets: tuple[Budget, ...] = ()
     cheap: Callable[[Sequence[Arch]], tuple[np.ndarray, np.ndarray]] | None = None
+    context: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def n_objectives(self) -> int:
@@ -81,6 +90,12 @@ class Strategy(abc.ABC):
     implement :meth:`ask` and :meth:`_tell` (and optionally :meth:`_setup`)."""
 
     name: ClassVar[str]
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The options this strategy was built with, defaults included (JSON-able; recorded
+        by :func:`checked_options`): a stored state is loaded only into the same options."""
+        return dict(getattr(self, "_options", {}))
 
     def setup(self, problem: Problem, seed: int) -> None:
         """Prepare to search ``problem``; ``seed`` fixes every random choice."""
@@ -132,6 +147,119 @@ class Strategy(abc.ABC):
         """JSON-able summary for logs (generation counters and the like)."""
         return {}
 
+    # -- save and restore -----------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any] | None:
+        """Everything needed to go on from here, as plain JSON (lists, numbers, strings,
+        ``None``; the random generator's state included), or ``None`` (the default): the
+        strategy is resumed by replaying the stored history instead.
+        """
+        return None
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned; called after :meth:`setup`.
+
+        Raises:
+            HwnasError: ``state`` is not a state of this strategy (a field missing or of the
+                wrong kind), or the strategy keeps none.
+        """
+        raise HwnasError(f"strategy {self.name} keeps no state_dict; it resumes by replay")
+
+    def _rng_state(self) -> dict[str, Any]:
+        """The random generator's state (JSON-able: numpy gives plain ints and strings)."""
+        return dict(self.rng.bit_generator.state)
+
+    def _load_rng_state(self, state: Any) -> None:
+        """Set the generator's state in place (parts built in ``_setup`` share it)."""
+        try:
+            self.rng.bit_generator.state = state
+        except (TypeError, ValueError, KeyError) as error:
+            raise StateError(
+                self.name, "rng", f"a {type(self.rng.bit_generator).__name__} state ({error})"
+            ) from None
+
+    def _told_to_state(self, told: Mapping[Arch, Told]) -> dict[str, Any]:
+        """What a strategy was told, per architecture, as plain JSON."""
+        items = list(told.items())
+        return {
+            "told": self._archs_to_state([a for a, _ in items]),
+            "F": floats_to_state([f for _, (f, _, _) in items]),
+            "G": floats_to_state([g for _, (_, g, _) in items]),
+            "status": [s.value for _, (_, _, s) in items],
+        }
+
+    def _told_from_state(self, state: dict[str, Any]) -> dict[Arch, Told]:
+        """The inverse of :meth:`_told_to_state`, checked against this problem."""
+        name, problem = self.name, self.problem
+        archs = self._archs_from_state(state, "told")
+        n = len(archs)
+        F = floats_from_state(name, "F", state.get("F"), (n, problem.n_objectives))
+        G = floats_from_state(name, "G", state.get("G"), (n, problem.n_constraints))
+        try:
+            status = [Status(v) for v in state_field(name, state, "status", list)]
+        except ValueError:
+            raise StateError(name, "status", "statuses (done, failed, skipped)") from None
+        if len(status) != n:
+            raise StateError(name, "status", f"{n} statuses")
+        return {a: (f, g, s) for a, f, g, s in zip(archs, F, G, status, strict=True)}
+
+    def _archs_to_state(self, archs: Iterable[Arch]) -> list[str]:
+        return [str(arch) for arch in archs]
+
+    def _archs_from_state(self, state: dict[str, Any], key: str) -> list[Arch]:
+        """The architectures stored under ``key`` (their canonical strings)."""
+        texts = state_field(self.name, state, key, list)
+        try:
+            return [self.problem.space.parse(text) for text in texts]
+        except (ArchError, TypeError, ValueError) as error:
+            raise StateError(self.name, key, f"architectures of this space ({error})") from None
+
+
+class StateError(HwnasError):
+    """A stored strategy state that does not fit the strategy (corrupt or foreign).
+
+    Args:
+        strategy: The strategy's name.
+        key: The field of the state.
+        expected: What the field should hold.
+    """
+
+    def __init__(self, strategy: str, key: str, expected: str) -> None:
+        super().__init__(f"strategy {strategy} state: {key!r} should be {expected}")
+
+
+def state_field(strategy: str, state: Any, key: str, kind: type | tuple[type, ...]) -> Any:
+    """``state[key]``, checked to be of ``kind``; a :class:`StateError` otherwise."""
+    if not isinstance(state, dict) or key not in state:
+        raise StateError(strategy, key, "present")
+    value = state[key]
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind in (int, float)):
+        raise StateError(strategy, key, f"of type {getattr(kind, '__name__', kind)}")
+    return value
+
+
+def floats_to_state(values: Any) -> Any:
+    """An array as nested lists for strict JSON, which has no NaN or infinity: ``nan`` (an
+    unknown value) becomes ``None``, an infinity the string ``"inf"`` or ``"-inf"``."""
+    array = np.asarray(values, dtype=float)
+    if array.ndim == 0:
+        value = float(array)
+        return None if np.isnan(value) else value if np.isfinite(value) else str(value)
+    return [floats_to_state(row) for row in array]
+
+
+def floats_from_state(strategy: str, key: str, values: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """The inverse of :func:`floats_to_state`, checked to be of ``shape``."""
+    try:
+        array = np.array(values, dtype=object)
+        array = np.where(array == None, np.nan, array).astype(float)  # noqa: E711
+    except (TypeError, ValueError):
+        raise StateError(strategy, key, f"numbers of shape {shape}") from None
+    if array.size == 0 and 0 in shape:  # no rows: nothing to tell the columns from
+        array = array.reshape(shape)
+    if array.shape != shape:
+        raise StateError(strategy, key, f"numbers of shape {shape} (got {array.shape})")
+    return array
+
 
 def worst_case(
     problem: Problem, F: np.ndarray, G: np.ndarray, status: Sequence[Status]
@@ -178,19 +306,25 @@ def _worst(metric: str) -> float:
 def checked_options(init: _Init) -> _Init:
     """Decorator for a strategy's ``__init__``: checks its arguments against their annotated
     types and constraints (pydantic, strict: ``2.0`` is no integer, ``1`` no boolean), so
-    that constraints are declared next to the parameters.
+    that constraints are declared next to the parameters. The checked options, defaults
+    included, are recorded for :attr:`Strategy.options`.
 
     Raises:
         ConfigError: A bad value, named ``strategy.<option>``.
         TypeError: An unknown option (as a plain ``__init__`` would).
     """
     checked = validate_call(config=ConfigDict(strict=True))(init)
-    names = list(inspect.signature(init).parameters)
+    signature = inspect.signature(init)
+    names = list(signature.parameters)
 
     @functools.wraps(init)
     def wrapper(*args: Any, **kwargs: Any) -> None:
         try:
             checked(*args, **kwargs)
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            options = dict(bound.arguments)
+            args[0]._options = {k: v for k, v in options.items() if k != names[0]}
         except ValidationError as error:
             first = error.errors()[0]
             where = first["loc"][0] if first["loc"] else "?"

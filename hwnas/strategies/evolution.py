@@ -20,10 +20,14 @@ from hwnas.errors import ConfigError
 from hwnas.pareto import constrained_order
 from hwnas.spaces.base import Arch
 from hwnas.strategies.base import (
+    StateError,
     Status,
     Strategy,
     checked_options,
+    floats_from_state,
+    floats_to_state,
     register_strategy,
+    state_field,
     worst_case,
 )
 
@@ -90,3 +94,28 @@ class RegularizedEvolution(Strategy):
 
     def state(self) -> dict[str, Any]:
         return {"told": self._told, "members": len(self._members)}
+
+    def state_dict(self) -> dict[str, Any]:
+        members = list(self._members)
+        return {
+            "rng": self._rng_state(),
+            "members": self._archs_to_state([a for a, _, _ in members]),
+            "F": floats_to_state(np.array([f for _, f, _ in members])),
+            "G": floats_to_state(np.array([g for _, _, g in members])),
+            "seen": sorted(self._archs_to_state(self._seen)),
+            "told": self._told,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        archs = self._archs_from_state(state, "members")
+        n = len(archs)
+        # worst_case adds one constraint column (failures) to the budgets'.
+        shapes = {"F": (n, self.problem.n_objectives), "G": (n, self.problem.n_constraints + 1)}
+        F, G = (floats_from_state(self.name, k, state.get(k), s) for k, s in shapes.items())
+        if n > self.population:
+            raise StateError(self.name, "members", f"at most {self.population} members")
+        seen = set(self._archs_from_state(state, "seen"))
+        told = state_field(self.name, state, "told", int)
+        self._load_rng_state(state.get("rng"))
+        self._members = deque(zip(archs, F, G, strict=True))
+        self._seen, self._told = seen, told

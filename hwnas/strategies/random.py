@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from hwnas.spaces.base import Arch
@@ -32,3 +34,11 @@ class RandomSearch(Strategy):
         self, archs: list[Arch], F: np.ndarray, G: np.ndarray, status: tuple[Status, ...]
     ) -> None:
         self._seen.update(archs)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rng": self._rng_state(), "seen": sorted(self._archs_to_state(self._seen))}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        seen = set(self._archs_from_state(state, "seen"))
+        self._load_rng_state(state.get("rng"))
+        self._seen = seen

@@ -18,20 +18,22 @@ from hwnas.data.readers.safe_pickle import NumpyOnlyUnpickler
 from hwnas.errors import DataError
 from hwnas.registry import Registry
 
-PATH_FORMATS = ["npz", "imagefolder", "cifar10", "mnist"]
+PATH_FORMATS = ["npz", "imagefolder", "cifar10", "mnist", "text"]
 
 
 def test_every_documented_source_is_a_registered_reader() -> None:
-    assert list_readers() == ["cifar10", "digits", "imagefolder", "mnist", "npz"]
+    assert list_readers() == ["cifar10", "digits", "imagefolder", "mnist", "npz", "reviews", "text"]
     assert FORMATS == tuple(PATH_FORMATS)
     assert isinstance(READERS.create("digits"), BuiltinReader)
+    assert isinstance(READERS.create("reviews"), BuiltinReader)
     assert all(isinstance(READERS.create(name), PathReader) for name in PATH_FORMATS)
 
 
 def test_the_accepted_sources_are_listed_in_documentation_order() -> None:
     assert accepted_sources() == (
-        "'digits', a .npz file (npz:PATH), an image folder (imagefolder:PATH), "
-        "a CIFAR-10 directory (cifar10:PATH) or an MNIST IDX directory (mnist:PATH)"
+        "'digits', 'reviews', a .npz file (npz:PATH), an image folder (imagefolder:PATH), "
+        "a CIFAR-10 directory (cifar10:PATH), an MNIST IDX directory (mnist:PATH) or a "
+        ".csv / .jsonl file of texts and labels (text:PATH)"
     )
 
 

@@ -98,6 +98,7 @@ OTHER_CONFIGS = {
     "mbconv": {"head_channels": 128},
     "nb201": {"channels": (8, 16, 32)},
     "convnet": {"fc_hidden": (0, 64)},
+    "transformer": {"embed_dims": (64, 128)},
 }
 
 

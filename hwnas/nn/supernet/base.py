@@ -9,7 +9,9 @@ them into the standalone model :func:`hwnas.nn.build_model` builds for that arch
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import ClassVar, cast
 
 import torch
 from torch import nn
@@ -42,6 +44,39 @@ class Supernet(nn.Module, abc.ABC):
         self.input_shape = input_shape
         self.num_classes = num_classes
         self._active: Arch = space.largest()
+        self._gates: torch.Tensor | None = None
+
+    #: Whether :meth:`forward_arch` multiplies each decision's output by its gate
+    #: (:meth:`gate`), so that a differentiable search can pass gradients to the
+    #: architecture parameters through a single sampled path.
+    gated: ClassVar[bool] = False
+
+    @contextmanager
+    def gates(self, values: torch.Tensor) -> Iterator[None]:
+        """Run the block with one gate per encoding dimension (``values``, of length
+        ``space.n_dims``): each decision's output is multiplied by its gate (GDAS). Gates
+        of value 1 leave every output as it is and carry the gradient (straight-through
+        Gumbel-softmax); outside the block nothing is multiplied.
+        """
+        if values.shape != (self.space.n_dims,):
+            raise ValueError(f"gates: expected shape ({self.space.n_dims},), got {values.shape}")
+        self._gates = values
+        try:
+            yield
+        finally:
+            self._gates = None
+
+    def gate_value(self, genes: Sequence[int]) -> torch.Tensor | None:
+        """The product of the gates of the encoding dimensions ``genes`` (the decisions
+        that chose an operation), or ``None`` when no gates are set."""
+        if self._gates is None or not genes:
+            return None
+        return torch.prod(self._gates[list(genes)])
+
+    def gate(self, x: torch.Tensor, genes: Sequence[int]) -> torch.Tensor:
+        """``x`` times :meth:`gate_value` of ``genes``; ``x`` itself when no gates are set."""
+        value = self.gate_value(genes)
+        return x if value is None else x * value
 
     @property
     def active(self) -> Arch:
@@ -83,8 +118,10 @@ class Supernet(nn.Module, abc.ABC):
         """
 
     def example_input(self, batch_size: int = 1) -> torch.Tensor:
-        """A zero tensor of the supernet's input shape."""
-        return torch.zeros(batch_size, *self.input_shape)
+        """Zeros of the supernet's input shape: a float32 image or int64 token ids."""
+        from hwnas.data.inputs import example_input
+
+        return example_input(self.input_shape, batch_size)
 
     def _standalone(self, arch: Arch) -> HwnasNet:
         from hwnas.nn.build import build_model
@@ -122,4 +159,5 @@ def build_supernet(
     with torch.random.fork_rng(devices=[], enabled=seed is not None):
         if seed is not None:
             torch.manual_seed(seed)
-        return space.build_supernet(shape, int(num_classes))
+        # SearchSpace declares the image shape; token spaces also take (L,).
+        return space.build_supernet(cast(tuple[int, int, int], shape), int(num_classes))

@@ -145,6 +145,7 @@ class ConvNetSupernet(Supernet):
     """
 
     space: ConvNetSpace
+    gated = True
 
     def __init__(
         self, space: ConvNetSpace, input_shape: tuple[int, int, int], num_classes: int
@@ -186,16 +187,30 @@ class ConvNetSupernet(Supernet):
         assert isinstance(arch, ConvNetArch)
         stem, head = arch.stem, arch.head
         x = F.relu(self.stem(x, stem.channels, stem.kernel, self.stem_stride))
-        for slot, stage, stride in self.path(arch):
-            x = slot(x, stage, stride)
+        # Genes: stem kernel, stem channels; per stage depth, block, width, kernel, expand,
+        # stride; head conv, hidden fc. Each decision's output is gated (see Supernet.gate).
+        x = self.gate(x, (0, 1))
+        per_stage = (self.space.n_dims - 4) // self.space.num_stages
+        path = iter(self.path(arch))
+        for s, stage in enumerate(arch.present):
+            g = 2 + s * per_stage
+            genes = (g + 1, g + 2, g + 3, g + 5) + ((g + 4,) if stage.block == "mbconv" else ())
+            for _ in range(stage.depth):
+                slot, _, stride = next(path)
+                x = self.gate(slot(x, stage, stride), genes)
+            x = self.gate(x, (g,))
+        if len(arch.present) < self.space.num_stages:  # the first absent stage's depth gene
+            x = self.gate(x, (2 + len(arch.present) * per_stage,))
         if head.conv:
             assert self.head is not None
             x = F.relu(self.head(x, head.conv))
-        x = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
+        x = torch.flatten(F.adaptive_avg_pool2d(self.gate(x, (self.space.n_dims - 2,)), 1), 1)
         if not head.fc:
-            return cast(torch.Tensor, self.classifier(x))
-        assert self.hidden is not None and self.fc_classifier is not None
-        return cast(torch.Tensor, self.fc_classifier(F.relu(self.hidden(x, head.fc))))
+            logits = cast(torch.Tensor, self.classifier(x))
+        else:
+            assert self.hidden is not None and self.fc_classifier is not None
+            logits = cast(torch.Tensor, self.fc_classifier(F.relu(self.hidden(x, head.fc))))
+        return self.gate(logits, (self.space.n_dims - 1,))
 
     def extract(self, arch: Arch) -> ConvNetNet:
         arch = self.check_arch(arch)

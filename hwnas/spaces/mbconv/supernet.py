@@ -72,8 +72,16 @@ class DynamicMBConvBlock(nn.Module):
         self.project_bn = DynamicBatchNorm2d(max_out)
 
     def forward(  # type: ignore[override]
-        self, x: torch.Tensor, c_out: int, kernel: int, expand: int, act: str, se: bool
+        self,
+        x: torch.Tensor,
+        c_out: int,
+        kernel: int,
+        expand: int,
+        act: str,
+        se: bool,
+        gate: torch.Tensor | None = None,
     ) -> torch.Tensor:
+        """The block's output; ``gate`` (when given) scales the residual branch only."""
         c_in = x.shape[1]
         fn = ACTIVATIONS[act]
         out = x
@@ -85,6 +93,8 @@ class DynamicMBConvBlock(nn.Module):
             assert self.se is not None
             out = self.se(out)
         out = self.project_bn(self.project_conv(out, c_out=c_out))
+        if gate is not None:
+            out = out * gate
         return x + out if self.stride == 1 and c_in == c_out else out
 
     def copy_to(
@@ -121,6 +131,7 @@ class MBConvSupernet(Supernet):
     """
 
     space: MBConvSpace
+    gated = True
 
     def __init__(
         self,
@@ -182,8 +193,17 @@ class MBConvSupernet(Supernet):
     def forward_arch(self, x: torch.Tensor, arch: Arch) -> torch.Tensor:
         assert isinstance(arch, MBConvArch)
         x = self.stem(x)
-        for slot, block, stage, c_out in self.path(arch):
-            x = slot(x, c_out, block.kernel, block.expand, stage.act, stage.se)
+        # Genes per stage: depth, width, activation, SE, then (kernel, expand) per slot.
+        per_stage = 4 + 2 * self.space.max_depth
+        stages = zip(arch.stages, self.stages, self.space.stage_channels, strict=True)
+        for s, (stage, slots, base) in enumerate(stages):
+            c_out, g = stage_channels(stage, base), s * per_stage
+            for i, (block, slot) in enumerate(
+                zip(stage.blocks, cast(nn.ModuleList, slots), strict=False)
+            ):
+                branch = self.gate_value((g + 1, g + 2, g + 3, g + 4 + 2 * i, g + 5 + 2 * i))
+                x = slot(x, c_out, block.kernel, block.expand, stage.act, stage.se, branch)
+            x = self.gate(x, (g,))
         x = F.hardswish(self.head_bn(self.head_conv(x)))
         return self.classifier(self.dropout(torch.flatten(self.pool(x), 1)))
 

@@ -7,6 +7,7 @@ BN-ReLU and the classifier are shared by every subnet.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import torch
@@ -30,7 +31,14 @@ class OneShotCell(nn.Module):
             nn.ModuleDict({op: make_op(op, channels) for op in OPS}) for _ in EDGES
         )
 
-    def forward(self, x: torch.Tensor, ops: tuple[str, ...]) -> torch.Tensor:  # type: ignore[override]
+    def forward(  # type: ignore[override]
+        self,
+        x: torch.Tensor,
+        ops: tuple[str, ...],
+        gate: Callable[[torch.Tensor, Sequence[int]], torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """The cell's output; ``gate(out, (k,))`` scales the output of edge ``k`` (gene
+        ``k`` of the encoding) when given."""
         nodes = [x]
         k = 0
         for target in range(1, 4):
@@ -39,6 +47,8 @@ class OneShotCell(nn.Module):
                 edge = self.edges[k]
                 assert isinstance(edge, nn.ModuleDict)
                 out = edge[ops[k]](nodes[source])
+                if gate is not None:
+                    out = gate(out, (k,))
                 total = out if total is None else total + out
                 k += 1
             assert total is not None
@@ -63,6 +73,7 @@ class NB201Supernet(Supernet):
     """
 
     space: NB201Space
+    gated = True
 
     def __init__(
         self, space: NB201Space, input_shape: tuple[int, int, int], num_classes: int
@@ -77,7 +88,7 @@ class NB201Supernet(Supernet):
         assert isinstance(arch, NB201Arch)
         x = self.stem(x)
         for layer in self.cells:
-            x = layer(x, arch.ops) if isinstance(layer, OneShotCell) else layer(x)
+            x = layer(x, arch.ops, self.gate) if isinstance(layer, OneShotCell) else layer(x)
         x = self.lastact(x)
         return self.classifier(torch.flatten(self.pool(x), 1))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -32,6 +33,28 @@ class CategoricalGP:
         self._offsets = np.concatenate([[0], np.cumsum(self.n_choices)[:-1]])
         n_weights = len(self.n_choices) + self.n_continuous
         self.theta = np.r_[np.full(n_weights, math.log(0.5)), math.log(0.05)]
+
+    def state_dict(self) -> dict[str, Any]:
+        """The fitted hyperparameters (JSON-able): they warm-start the next fit."""
+        return {"n_continuous": self.n_continuous, "theta": self.theta.tolist()}
+
+    @classmethod
+    def from_state(cls, n_choices: Sequence[int], state: Any) -> CategoricalGP:
+        """A model with the hyperparameters of :meth:`state_dict` (refitted on its next
+        :meth:`fit`, as the model that saved them would be).
+
+        Raises:
+            ValueError: ``state`` is not such a state for ``n_choices``.
+        """
+        try:
+            model = cls(n_choices, int(state["n_continuous"]))
+            theta = np.asarray(state["theta"], dtype=float)
+        except (TypeError, KeyError, ValueError) as error:
+            raise ValueError(f"not a CategoricalGP state ({error})") from None
+        if theta.shape != model.theta.shape or not np.isfinite(theta).all():
+            raise ValueError(f"theta of shape {model.theta.shape} expected")
+        model.theta = theta
+        return model
 
     def _onehot(self, codes: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
         out = np.zeros((len(codes), int(self.n_choices.sum())))

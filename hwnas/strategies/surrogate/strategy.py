@@ -36,7 +36,10 @@ This strategy spends evaluations only where they are expected to extend the Pare
 Unknown objectives that are all positive (error) are modelled on a log scale (``transform``);
 the EHVI is that of the objective itself (log-normal posterior). Candidates told as failed or
 skipped are never asked again and never train the model. Everything is deterministic for a
-seed and what is told, so a resumed search replays exactly.
+seed and what is told, so a resumed search replays exactly; :meth:`SurrogateEHVI.state_dict`
+saves replaying (one model fit per past ask) by storing what was told, asked and queued,
+the model's hyperparameters and the random generator's state: the first ask after a load
+fits the model once, from the stored hyperparameters, as the uninterrupted run would.
 """
 
 from __future__ import annotations
@@ -48,7 +51,14 @@ from pydantic import Field
 
 from hwnas.pareto import pareto_mask, violation
 from hwnas.spaces.base import Arch
-from hwnas.strategies.base import Status, Strategy, checked_options, register_strategy
+from hwnas.strategies.base import (
+    StateError,
+    Status,
+    Strategy,
+    checked_options,
+    register_strategy,
+    state_field,
+)
 from hwnas.strategies.surrogate.batches import BatchPicker, Posterior
 from hwnas.strategies.surrogate.candidates import Candidates, Pool, within_budgets
 from hwnas.strategies.surrogate.gp import CategoricalGP
@@ -164,6 +174,41 @@ class SurrogateEHVI(Strategy):
 
     def state(self) -> dict[str, Any]:
         return {"told": len(self._told), "model_fits": self._fits}
+
+    def state_dict(self) -> dict[str, Any]:
+        problem = self.problem
+        return {
+            **self._told_to_state(self._told),
+            "rng": self._rng_state(),
+            "asked": sorted(self._archs_to_state(self._candidates.asked)),
+            "queue": self._archs_to_state(self._queue),
+            "fits": self._fits,
+            "unknown": self._unknown,
+            # The hyperparameters warm-start the next fit: without them it would differ.
+            "models": [[j, model.state_dict()] for j, model in self._models.items()],
+            "shape": [problem.n_objectives, problem.n_constraints],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        problem, name = self.problem, self.name
+        if state_field(name, state, "shape", list) != [problem.n_objectives, problem.n_constraints]:
+            raise StateError(name, "shape", "this problem's objectives and budgets")
+        told = self._told_from_state(state)
+        asked = self._archs_from_state(state, "asked")
+        queue = self._archs_from_state(state, "queue")
+        fits = state_field(name, state, "fits", int)
+        unknown = state.get("unknown")
+        if unknown is not None and not (
+            isinstance(unknown, list)
+            and all(isinstance(j, int) and 0 <= j < problem.n_objectives for j in unknown)
+        ):
+            raise StateError(name, "unknown", "objective columns or null")
+        models = load_models(name, state, problem.space.n_choices)
+        self._load_rng_state(state.get("rng"))
+        self._told = told
+        for arch in asked:
+            self._candidates.mark_asked(arch)
+        self._queue, self._fits, self._unknown, self._models = queue, fits, unknown, models
 
     # -- ask / tell ---------------------------------------------------------------------
     def ask(self, n: int) -> list[Arch]:
@@ -323,3 +368,15 @@ class SurrogateEHVI(Strategy):
         if n_explore:
             picks += self._picker.explore(n_explore, picks, post)
         return [pool.archs[i] for i in picks]
+
+
+def load_models(strategy: str, state: dict[str, Any], n_choices: Any) -> dict[int, CategoricalGP]:
+    """The surrogate models stored under ``state["models"]`` (``[objective, gp state]``)."""
+    models = {}
+    for entry in state_field(strategy, state, "models", list):
+        try:
+            j, model_state = entry
+            models[int(j)] = CategoricalGP.from_state(n_choices, model_state)
+        except (TypeError, ValueError):
+            raise StateError(strategy, "models", "[objective, model state] rows") from None
+    return models

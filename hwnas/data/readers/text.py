@@ -1,0 +1,254 @@
+"""``text:PATH``: labelled text in a CSV or JSON-lines file, as character token ids.
+
+A ``.csv`` file has a header row; a ``.jsonl`` / ``.ndjson`` file has one JSON object per
+line. Each record has a text and a label (columns ``text`` and ``label`` by default; other
+names through :func:`read_text`). Labels are class names: the classes are the distinct
+labels, sorted. Texts become fixed-length sequences of character ids
+(:class:`CharTokenizer`): cut after ``length`` characters or padded with id 0.
+
+The vocabulary (the character of each id) goes with the data
+(:attr:`hwnas.data.Dataset.vocabulary`), so that a model trained on it can read new text.
+It is built from every record of the file, before the splits (a character seen only in
+val or test gets an id too; only characters, no labels, are read from those records).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hwnas.data.raw import RawData
+from hwnas.data.readers.base import PathReader, register_reader
+from hwnas.errors import ConfigError, DataError
+
+__all__ = [
+    "DEFAULT_LENGTH",
+    "DEFAULT_VOCAB",
+    "PAD",
+    "UNKNOWN",
+    "CharTokenizer",
+    "TextOptions",
+    "TextReader",
+    "TextSource",
+    "read_text",
+    "token_metadata",
+    "tokenize",
+    "vocabulary_record",
+]
+
+#: The token of id 0 (padding) and id 1 (a character outside the vocabulary).
+PAD, UNKNOWN = "<pad>", "<unk>"
+#: Characters a text keeps by default (the rest is cut).
+DEFAULT_LENGTH = 128
+#: The default vocabulary size cap; the ``transformer`` space's default ``vocab_size``.
+DEFAULT_VOCAB = 256
+_SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+
+@dataclass(frozen=True)
+class CharTokenizer:
+    """Characters to ids and back: id 0 is padding, 1 an unknown character, then one id
+    per character of :attr:`vocabulary`.
+
+    Attributes:
+        vocabulary: The token of each id, starting with :data:`PAD` and :data:`UNKNOWN`.
+    """
+
+    vocabulary: tuple[str, ...]
+
+    @classmethod
+    def fit(cls, texts: Iterable[str], max_vocab: int = DEFAULT_VOCAB) -> CharTokenizer:
+        """The ``max_vocab - 2`` most frequent characters of ``texts`` (ties: by character)."""
+        if max_vocab < 3:
+            raise ConfigError("max_vocab", "an integer >= 3", max_vocab)
+        counts = Counter(c for text in texts for c in text)
+        chars = sorted(counts, key=lambda c: (-counts[c], c))[: max_vocab - 2]
+        return cls((PAD, UNKNOWN, *chars))
+
+    def encode(self, texts: Sequence[str], length: int) -> np.ndarray:
+        """Token ids ``(len(texts), length)``, int64: texts cut after ``length``
+        characters or padded with id 0."""
+        index = {c: i for i, c in enumerate(self.vocabulary) if i >= 2}
+        out = np.zeros((len(texts), length), dtype=np.int64)
+        for row, text in enumerate(texts):
+            ids = [index.get(c, 1) for c in text[:length]]
+            out[row, : len(ids)] = ids
+        return out
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """The text of ``ids`` (padding dropped, unknown characters as ``\\ufffd``)."""
+        return "".join("\ufffd" if i == 1 else self.vocabulary[i] for i in map(int, ids) if i != 0)
+
+
+@dataclass(frozen=True)
+class TextOptions:
+    """How a text source becomes token ids (the ``data:`` section's text keys).
+
+    Attributes:
+        text_column: The column (CSV) or key (JSON) of the text.
+        label_column: The column or key of the label.
+        length: Characters kept per text (the sequence length).
+        max_vocab: Vocabulary size cap, padding and unknown included.
+    """
+
+    text_column: str = "text"
+    label_column: str = "label"
+    length: int = DEFAULT_LENGTH
+    max_vocab: int = DEFAULT_VOCAB
+
+
+class TextSource:
+    """A reader of text: :func:`hwnas.data.load_dataset` hands it the
+    :class:`TextOptions` of the config (readers are built with no arguments)."""
+
+    #: The options the next :meth:`read` uses.
+    options: TextOptions = TextOptions()
+
+
+def tokenize(
+    where: str, texts: Sequence[str], labels: Sequence[str], length: int, max_vocab: int
+) -> RawData:
+    """Labelled ``texts`` as character token ids ``(N, length)`` with their vocabulary
+    (fitted on all of ``texts``); the classes are the distinct ``labels``, sorted."""
+    if isinstance(length, bool) or not isinstance(length, int) or length < 1:
+        raise ConfigError("length", "an integer >= 1", length)
+    classes = sorted(set(labels))
+    y = np.searchsorted(np.asarray(classes), np.asarray(labels)).astype(np.int64)
+    tokenizer = CharTokenizer.fit(texts, max_vocab)
+    x = tokenizer.encode(texts, length)
+    return RawData.from_arrays(where, x, y, classes, vocabulary=tokenizer.vocabulary)
+
+
+def vocabulary_record(vocabulary: Sequence[str], length: int) -> dict[str, Any]:
+    """What a user needs to feed a model new text (``runs/<id>/vocabulary.json``): the
+    tokenizer (``characters``), the ``vocabulary`` (the token of each id), ``pad_id``,
+    ``unk_id`` and ``sequence_length``. Tokenise a text with :meth:`CharTokenizer.encode`,
+    or by hand: the id of each of its first ``sequence_length`` characters (``unk_id``
+    when not in the vocabulary), then ``pad_id`` up to ``sequence_length``."""
+    return {
+        "tokenizer": "characters",
+        "vocabulary": list(vocabulary),
+        "pad_id": list(vocabulary).index(PAD),
+        "unk_id": list(vocabulary).index(UNKNOWN),
+        "sequence_length": int(length),
+    }
+
+
+def token_metadata(vocabulary: Sequence[str] | None, length: int) -> dict[str, str]:
+    """:func:`vocabulary_record` as ONNX metadata (string values, keys prefixed
+    ``hwnas.``; the vocabulary a JSON list). Empty for images (``vocabulary`` ``None``)."""
+    if vocabulary is None:
+        return {}
+    record = vocabulary_record(vocabulary, length)
+    return {
+        f"hwnas.{key}": json.dumps(value, ensure_ascii=False) if key == "vocabulary" else str(value)
+        for key, value in record.items()
+    }
+
+
+def read_text(
+    path: str | Path,
+    *,
+    text_column: str = "text",
+    label_column: str = "label",
+    length: int = DEFAULT_LENGTH,
+    max_vocab: int = DEFAULT_VOCAB,
+) -> RawData:
+    """Read a CSV or JSON-lines file of labelled texts as character token ids.
+
+    Args:
+        path: A ``.csv`` (with a header row), ``.jsonl`` or ``.ndjson`` file.
+        text_column: The column (CSV) or key (JSON) of the text.
+        label_column: The column or key of the label.
+        length: Characters kept per text (the sequence length).
+        max_vocab: Vocabulary size cap, padding and unknown included.
+
+    Returns:
+        Raw data with int64 ids ``x`` ``(N, length)`` and the vocabulary.
+
+    Raises:
+        ConfigError: ``length`` or ``max_vocab`` is not a valid integer.
+        DataError: The file is of another format, malformed, or lacks a column.
+    """
+    path = Path(path)
+    kind = _SUFFIXES.get(path.suffix.lower())
+    if kind is None or not path.is_file():
+        raise DataError(f"{path}: expected a .csv, .jsonl or .ndjson file")
+    records = _read_csv(path) if kind == "csv" else _read_jsonl(path)
+    texts, labels = [], []
+    for number, record in records:
+        missing = [c for c in (text_column, label_column) if record.get(c) is None]
+        if missing:
+            raise DataError(
+                f"{path}: record {number} has no {' / '.join(map(repr, missing))} (columns: "
+                f"text {text_column!r}, label {label_column!r}; found {sorted(record)})"
+            )
+        texts.append(str(record[text_column]))
+        labels.append(str(record[label_column]))
+    if not texts:
+        raise DataError(
+            f"{path}: no records (expected a text dataset: a header row or JSON keys naming "
+            f"the text {text_column!r} and the label {label_column!r}, then one record per text)"
+        )
+    return tokenize(str(path), texts, labels, length, max_vocab)
+
+
+def _read_csv(path: Path) -> list[tuple[int, dict[str, object]]]:
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            return [(i, dict(row)) for i, row in enumerate(csv.DictReader(f), start=2)]
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{path}: cannot read as UTF-8 CSV: {exc}") from exc
+
+
+def _read_jsonl(path: Path) -> list[tuple[int, dict[str, object]]]:
+    records = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: cannot read as UTF-8: {exc}") from exc
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}: line {number} is not JSON: {exc}") from exc
+        if not isinstance(record, dict):
+            raise DataError(f"{path}: line {number} is not a JSON object")
+        records.append((number, record))
+    return records
+
+
+@register_reader("text")
+class TextReader(TextSource, PathReader):
+    """Reads labelled text with the columns, length and vocabulary size of its
+    :attr:`~TextSource.options`; a bare ``.csv`` / ``.jsonl`` path is detected."""
+
+    description = "a .csv / .jsonl file of texts and labels"
+    list_order = 60  # after the image formats
+    detect_order = 20
+
+    def detect(self, path: Path) -> bool:
+        """Whether ``path`` is a file named ``*.csv``, ``*.jsonl`` or ``*.ndjson``."""
+        return path.is_file() and path.suffix.lower() in _SUFFIXES
+
+    def read(self, path: Path, image_size: tuple[int, int] | None) -> RawData:
+        """Read ``path``; ``image_size`` must be ``None`` (texts are not images)."""
+        if image_size is not None:
+            raise ConfigError("image_size", "None for text data", image_size)
+        o = self.options
+        return read_text(
+            path,
+            text_column=o.text_column,
+            label_column=o.label_column,
+            length=o.length,
+            max_vocab=o.max_vocab,
+        )

@@ -1,0 +1,126 @@
+"""The ``text`` reader: CSV and JSON-lines files, the character tokenizer, token splits."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hwnas.data import load_dataset
+from hwnas.data.readers.text import PAD, UNKNOWN, CharTokenizer, read_text
+from hwnas.errors import ConfigError, DataError
+
+TEXTS = {
+    "pos": ["a fine day", "good work", "nice and warm", "well done", "great fun", "so kind"],
+    "neg": ["a bad day", "poor work", "cold and wet", "badly done", "dull stuff", "so rude"],
+}
+
+
+def records() -> list[dict[str, str]]:
+    return [{"review": t, "stars": label} for label, texts in TEXTS.items() for t in texts]
+
+
+def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def write_jsonl(path: Path, rows: list[dict[str, str]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_the_tokenizer_orders_characters_by_frequency_and_round_trips() -> None:
+    tok = CharTokenizer.fit(["abb", "b c"], max_vocab=5)
+    assert tok.vocabulary == (PAD, UNKNOWN, "b", " ", "a")  # "c" did not fit
+    ids = tok.encode(["abc", "b"], length=4)
+    assert ids.tolist() == [[4, 2, 1, 0], [2, 0, 0, 0]]
+    assert ids.dtype == np.int64
+    assert tok.decode(ids[0]) == "ab\ufffd"
+    assert tok.encode(["bbbbbb"], length=3).tolist() == [[2, 2, 2]]  # cut
+
+
+@pytest.mark.parametrize("writer", [write_csv, write_jsonl])
+def test_csv_and_jsonl_give_the_same_data(tmp_path: Path, writer) -> None:
+    suffix = ".csv" if writer is write_csv else ".jsonl"
+    path = writer(tmp_path / f"reviews{suffix}", records())
+    raw = read_text(path, text_column="review", label_column="stars", length=8)
+    assert raw.classes == ("neg", "pos")
+    assert raw.x.shape == (12, 8) and raw.x.dtype == np.int64
+    tok = CharTokenizer(raw.vocabulary or ())
+    assert tok.decode(raw.x[0]) == "a fine d"
+    assert raw.y.tolist() == [1] * 6 + [0] * 6
+
+
+def test_load_dataset_gives_stratified_token_splits_with_the_vocabulary(tmp_path: Path) -> None:
+    rows = [{"text": r["review"], "label": r["stars"]} for r in records()] * 3
+    path = write_jsonl(tmp_path / "reviews.jsonl", rows)
+    ds = load_dataset(str(path), seed=1)  # detected by its suffix
+    assert ds.input_shape == (128,)
+    for split in (ds.train, ds.val, ds.test):
+        assert split.x.dtype == torch.int64 and split.x.dim() == 2
+        assert set(split.y.tolist()) == {0, 1}  # stratified: both classes in every split
+    assert len(ds.train) + len(ds.val) + len(ds.test) == 36
+    assert ds.vocabulary is not None and ds.vocabulary[:2] == (PAD, UNKNOWN)
+    assert ds.summary()["vocabulary"] == list(ds.vocabulary)
+    assert ds.mean == () and ds.std == ()
+    again = load_dataset(f"text:{path}", seed=1)
+    assert again.fingerprint == ds.fingerprint
+    assert torch.equal(again.train.x, ds.train.x)
+    assert load_dataset(str(path), seed=2).fingerprint != ds.fingerprint
+
+
+def test_image_summaries_have_no_vocabulary() -> None:
+    assert "vocabulary" not in load_dataset("digits").summary()
+
+
+def test_a_missing_column_names_the_record_and_the_columns(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "r.csv", records())
+    with pytest.raises(DataError, match=r"record 2 has no 'text'.*found \['review', 'stars'\]"):
+        read_text(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("r.jsonl", "{not json\n", "line 1 is not JSON"),
+        ("r.jsonl", "[1, 2]\n", "line 1 is not a JSON object"),
+        ("r.txt", "hello", "expected a .csv"),
+        ("r.jsonl", "", "no records"),
+    ],
+)
+def test_malformed_files_are_data_errors(tmp_path: Path, name, content, message) -> None:
+    (tmp_path / name).write_text(content)
+    with pytest.raises(DataError, match=message):
+        read_text(tmp_path / name)
+
+
+def test_bad_options_are_config_errors(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "r.csv", [{"text": "a", "label": "x"}, {"text": "b", "label": "y"}])
+    with pytest.raises(ConfigError, match="length"):
+        read_text(path, length=0)
+    with pytest.raises(ConfigError, match="max_vocab"):
+        read_text(path, max_vocab=2)
+    with pytest.raises(ConfigError, match="image_size"):
+        load_dataset(f"text:{path}", image_size=(8, 8))
+
+
+def test_a_transformer_trains_on_token_splits(tmp_path: Path) -> None:
+    from hwnas.spaces import create_space
+    from hwnas.train import Recipe, evaluate, train_model
+
+    rows = [{"text": r["review"], "label": r["stars"]} for r in records()] * 4
+    ds = load_dataset(str(write_csv(tmp_path / "r.csv", rows)), seed=0)
+    space = create_space("transformer")
+    torch.manual_seed(0)
+    model = space.build(space.parse("e64|h2-f128"), ds.input_shape, ds.num_classes)
+    train_model(model, ds, Recipe(epochs=15, batch_size=8, lr=0.01, optimizer="adamw"))
+    accuracy, _ = evaluate(model, ds.val)
+    assert accuracy >= 0.75  # the words are disjoint between the classes: easy to learn
