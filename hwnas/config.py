@@ -132,6 +132,32 @@ class DeviceSection(BaseModel):
     calibration_min_spearman: float = Field(default=0.8, ge=-1, le=1)
 
 
+def check_recipe(section: str, value: dict[str, Any], reserved: tuple[str, ...]) -> None:
+    """Other fields of a training recipe (:class:`hwnas.train.Recipe`), checked by building
+    one; ``reserved`` fields are set by the section's own keys.
+
+    Raises:
+        ConfigError: An unknown or reserved field, or a bad value, named
+            ``<section>.recipe.<field>``.
+    """
+    from hwnas.train import Recipe
+
+    defaults = Recipe().to_dict()
+    for key in value:
+        if key not in defaults or key in reserved:
+            allowed = [k for k in defaults if k not in reserved]
+            raise ConfigError(f"{section}.recipe", f"fields among {', '.join(allowed)}", key)
+    try:
+        Recipe(**{**defaults, **value})
+    except ConfigError as error:
+        raise ConfigError(f"{section}.recipe.{error.field}", error.expected, error.got) from None
+
+
+#: Recipe fields the supernet and export sections set through keys of their own.
+_SUPERNET_KEYS = ("epochs", "lr", "batch_size", "threads", "channels_last")
+_EXPORT_KEYS = ("epochs", "threads", "channels_last")
+
+
 class SupernetSection(BaseModel):
     """How the run trains its supernet (for ``evaluator: {name: supernet}`` without a path)."""
 
@@ -146,6 +172,8 @@ class SupernetSection(BaseModel):
     threads: int | None = Field(default=1, ge=1)
     #: channels_last memory format while training (0.4-0.8x the step time of NCHW here).
     channels_last: bool = True
+    #: Other recipe fields (optimizer, weight_decay, augment, ...), e.g. AdamW for text.
+    recipe: dict[str, Any] = {}
 
 
 class ExportSection(BaseModel):
@@ -159,6 +187,8 @@ class ExportSection(BaseModel):
     #: Torch threads and memory format of the final (and baseline) training; as in supernet.
     threads: int | None = Field(default=1, ge=1)
     channels_last: bool = True
+    #: Other fields of the final (and baseline) training recipe: optimizer, lr, ...
+    recipe: dict[str, Any] = {}
 
 
 class TerminationSection(BaseModel):
@@ -232,7 +262,7 @@ def config_error(error: ValidationError, source: str = "config") -> ConfigError:
     (dotted location; ``source`` when the error is about the whole mapping)."""
     first = error.errors()[0]
     field = ".".join(str(p) for p in first["loc"]) or source
-    message = first["msg"].removeprefix("Value error, ")
+    message = first["msg"].removeprefix("Value error, ").removeprefix("Input should be ")
     return ConfigError(field, message, first.get("input"))
 
 
@@ -282,6 +312,8 @@ def _check_components(config: SearchConfig) -> None:
                     f"an option of {section} {part.name!r} ({', '.join(known) or 'none'})",
                     key,
                 )
+    check_recipe("supernet", config.supernet.recipe, _SUPERNET_KEYS)
+    check_recipe("export", config.export.recipe, _EXPORT_KEYS)
     uses_latency = "latency_ms" in config.objectives or any(
         b.metric == "latency_ms" for b in config.parsed_budgets()
     )

@@ -199,6 +199,7 @@ class _Components:
                 supernet,
                 self.dataset,
                 Recipe(
+                    **settings.recipe,
                     epochs=settings.epochs,
                     lr=settings.lr,
                     batch_size=settings.batch_size,

@@ -228,12 +228,13 @@ def export_run(
 
 
 def export_recipe(config: SearchConfig, epochs: int | None = None) -> Recipe:
-    """The final-training recipe of a run: the default recipe with the config's export
-    threads and memory format, and ``epochs`` when given."""
+    """The final-training recipe of a run: the default recipe with the config's
+    ``export.recipe`` fields, export threads and memory format, and ``epochs`` when given."""
     from hwnas.train import Recipe
 
     changes = {"threads": config.export.threads, "channels_last": config.export.channels_last}
-    return Recipe(**{**Recipe().to_dict(), **changes, **({"epochs": epochs} if epochs else {})})
+    fields = {**Recipe().to_dict(), **config.export.recipe, **changes}
+    return Recipe(**{**fields, **({"epochs": epochs} if epochs else {})})
 
 
 def _export_one(

@@ -306,13 +306,14 @@ class _OnnxRuntime(Runtime):
                 f"{self.provider} (are the CUDA/TensorRT libraries installed?)"
             )
         feed = {"input": _example_input(input_shape, batch)}
-        outputs = ["logits"]
         run = session.run
         clock = time.perf_counter
 
         def run_once() -> float:
             start = clock()
-            run(outputs, feed)
+            # As a user calls it: ``run(None, ...)`` (every output) costs about 0.3 us more
+            # per call here than naming the output, 4 % of a 7 us model.
+            run(None, feed)
             return (clock() - start) * 1e3
 
         return run_once

@@ -52,6 +52,10 @@ def config(**changes) -> dict:
         ({"termination": {"evaluations": 0}}, "termination.evaluations"),
         ({"colour": "blue"}, "colour"),
         ({"device": {"predictor": "nowhere.json"}}, "predictor"),
+        ({"export": {"recipe": {"optimizer": "adam"}}}, "export.recipe.optimizer"),
+        ({"export": {"recipe": {"epochs": 3}}}, "export.recipe"),  # export.epochs sets it
+        ({"supernet": {"recipe": {"lr": 0.1}}}, "supernet.recipe"),  # supernet.lr sets it
+        ({"supernet": {"recipe": {"augment": "rotate"}}}, "supernet.recipe.augment"),
     ],
 )
 def test_bad_configs_name_the_field_and_leave_no_run(tmp_path, changes, field) -> None:
@@ -258,6 +262,18 @@ def test_accuracy_slack_must_be_a_fraction(tmp_path) -> None:
     with pytest.raises(ConfigError, match=r"evaluator\.accuracy_slack"):
         search(config(evaluator={"name": "toy", "accuracy_slack": 2}), runs_dir=tmp_path)
     assert not any(tmp_path.iterdir())
+
+
+def test_export_recipe_fields_reach_the_final_training() -> None:
+    from hwnas.config import validate_config
+    from hwnas.export.run import export_recipe
+
+    recipe = {"optimizer": "adamw", "lr": 0.001, "augment": "none"}
+    data = {**config(), "export": {"recipe": recipe, "threads": 1}}
+    final = export_recipe(validate_config(data), epochs=7)
+    assert (final.optimizer, final.lr, final.augment, final.epochs) == ("adamw", 0.001, "none", 7)
+    default = export_recipe(validate_config(config()))
+    assert (default.optimizer, default.lr, default.augment) == ("sgd", 0.1, "shift")
 
 
 def test_the_shipped_main_config_is_valid() -> None:
