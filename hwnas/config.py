@@ -181,6 +181,8 @@ class ExportSection(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     top_k: int | None = Field(default=None, ge=1)
+    #: Candidates trained beyond top_k; the top_k best once trained are kept.
+    spare: int = Field(default=0, ge=0)
     epochs: int | None = Field(default=None, ge=1)
     variants: list[str] = ["fp32"]
     report_baselines: bool = True

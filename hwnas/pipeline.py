@@ -182,6 +182,7 @@ def run_pipeline(
         manifest = export_run(
             run.path,
             top_k=settings.top_k,
+            spare=settings.spare if settings.top_k is not None else 0,
             epochs=settings.epochs,
             variants=("fp32", *[v for v in settings.variants if v != "fp32"]),
             progress=progress,

@@ -280,3 +280,31 @@ def test_without_latency_in_objectives_or_budgets_nothing_is_measured() -> None:
         measure=never,
     )
     assert selection.basis == "search" and len(selection.chosen) == 1
+
+
+def test_spares_are_trained_and_the_best_once_trained_are_kept(predictor, data, tmp_path) -> None:
+    from hwnas.errors import ConfigError
+
+    run = search(latency_config(predictor, data), runs_dir=tmp_path, run_id="s")
+    with pytest.raises(ConfigError, match="--spare"):
+        export_run(run.path, spare=1, epochs=1, protocol=FAST)  # spares need a top_k
+    manifest = export_run(run.path, top_k=1, spare=2, epochs=1, protocol=FAST)
+    (kept,) = manifest["models"]
+    dropped = manifest["not_kept"]
+    assert len(dropped) == 2 and all(d["name"] != kept["name"] for d in dropped)
+    export_dir = run.path / "export"
+    assert (export_dir / kept["file"]).is_file()
+    assert all(not (export_dir / d["name"]).exists() for d in dropped)  # files removed
+    # The one kept is feasible if any was, and no dropped feasible model dominates it on
+    # trained validation accuracy and measured latency.
+    for d in dropped:
+        assert kept["feasible"] or not d["feasible"]
+        if d["feasible"]:
+            assert not (
+                d["val_accuracy"] >= kept["val_accuracy"]
+                and d["measured_latency_ms"] <= kept["measured_latency_ms"]
+                and (
+                    d["val_accuracy"] > kept["val_accuracy"]
+                    or d["measured_latency_ms"] < kept["measured_latency_ms"]
+                )
+            )

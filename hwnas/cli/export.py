@@ -20,6 +20,12 @@ def add_parser(commands: Any) -> None:
     )
     add_run_arg(p)
     p.add_argument("--top-k", type=int, default=None, help="export at most K models")
+    p.add_argument(
+        "--spare",
+        type=int,
+        default=0,
+        help="train S more candidates and keep the K best once trained (with --top-k)",
+    )
     p.add_argument("--epochs", type=int, default=None, help="final training epochs")
     p.add_argument("--seed", type=int, default=None, help="training seed (default: the run's)")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
@@ -40,6 +46,7 @@ def _cmd_export(args: argparse.Namespace) -> None:
     manifest = export_run(
         args.run,
         top_k=args.top_k,
+        spare=args.spare,
         epochs=args.epochs,
         seed=args.seed,
         opset=args.opset,

@@ -6,6 +6,7 @@ See :mod:`hwnas.export` for the steps; this module holds the loop and the manife
 from __future__ import annotations
 
 import re
+import shutil
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -96,6 +97,7 @@ def export_run(
     run_dir: str | Path,
     *,
     top_k: int | None = None,
+    spare: int = 0,
     epochs: int | None = None,
     seed: int | None = None,
     opset: int = 17,
@@ -113,6 +115,12 @@ def export_run(
             models always kept), filled from the next non-dominated fronts when smaller.
             Default: the whole front. Where the run's runtime is available, the choice is
             made on latency measured here (:mod:`hwnas.export.selection`).
+        spare: Train this many candidates beyond ``top_k`` (the next ones of the
+            selection) and keep the ``top_k`` best once trained: feasible first, then by
+            non-domination on validation accuracy and measured latency. The search ranked
+            candidates on short-training estimates; full training reorders them (a model
+            the estimates put on the front can be dominated once trained). The others'
+            files are removed and the manifest lists them under ``not_kept``.
         epochs: Final training epochs (default: the recipe's).
         seed: Training seed (default: the run's).
         opset: ONNX opset.
@@ -138,6 +146,8 @@ def export_run(
         raise ConfigError("--variants", f"a subset of {', '.join(VARIANTS)}", unknown)
     if top_k is not None and top_k < 1:
         raise ConfigError("--top-k", "a positive integer", top_k)
+    if spare < 0 or (spare and top_k is None):
+        raise ConfigError("--spare", "an integer >= 0, with --top-k", spare)
     run = open_run(run_dir)
     config, components = run.config, run.components
     space, dataset = components.space, components.dataset
@@ -155,7 +165,7 @@ def export_run(
             objectives=tuple(components.objectives),
             budgets=tuple(components.budgets),
             search_budgets=tuple(components.search_budgets),
-            top_k=top_k,
+            top_k=None if top_k is None else top_k + spare,
             key=lambda c: space.network_key(space.parse(c.arch)),  # one model per network
             measure=None
             if runtime is None
@@ -198,6 +208,9 @@ def export_run(
         model.selection_latency_ms = selection.measured_ms.get(candidate.arch)
         _add_variants(model, variants, out_dir, dataset, runtime, batch, protocol, parts)
         models.append(model)
+    models, not_kept = _keep_best(models, components.objectives, top_k)
+    for model in not_kept:
+        shutil.rmtree(out_dir / model.name, ignore_errors=True)
     _mark_pareto(models, components.objectives)
     calibration = parts.attempt("calibration record", partial(load_calibration, run.path))
     manifest = {
@@ -215,6 +228,18 @@ def export_run(
         "seed": seed,
         "opset": opset,
         "models": [m.to_dict() for m in models],
+        "not_kept": [
+            {
+                "name": m.name,
+                "arch": m.arch,
+                "val_accuracy": m.val_accuracy,
+                "measured_latency_ms": m.measured_latency_ms,
+                "feasible": m.feasible,
+                "reason": "a spare: others ranked better on validation accuracy and "
+                "measured latency once trained",
+            }
+            for m in not_kept
+        ],
         "failures": parts.to_list(),
     }
     atomic_write_json(out_dir / "manifest.json", manifest)
@@ -356,14 +381,48 @@ def _add_variants(
         model.variants[variant]["offered"] = ok
 
 
+def _keep_best(
+    models: list[ExportedModel], objectives: Sequence[str], k: int | None
+) -> tuple[list[ExportedModel], list[ExportedModel]]:
+    """The ``k`` best trained models (in their order) and the others: feasible first, then
+    by non-domination rank on trained validation accuracy and measured latency, then by
+    validation accuracy."""
+    from hwnas.pareto import nondominated_ranks
+
+    if k is None or len(models) <= k:
+        return models, []
+    F, _ = _trained_objectives(models, objectives)
+    ranks = nondominated_ranks(np.nan_to_num(F, nan=np.inf))
+    order = sorted(
+        range(len(models)),
+        key=lambda i: (not models[i].feasible, int(ranks[i]), -models[i].val_accuracy),
+    )
+    kept = set(order[:k])
+    return (
+        [m for i, m in enumerate(models) if i in kept],
+        [m for i, m in enumerate(models) if i not in kept],
+    )
+
+
 def _mark_pareto(models: list[ExportedModel], objectives: Sequence[str]) -> None:
     """Flag the feasible models no other feasible exported model dominates, on trained
     validation accuracy and measured latency (predicted where not measured)."""
-    from hwnas.objectives import objective_vector
     from hwnas.pareto import pareto_mask
 
     if not models:
         return
+    F, G = _trained_objectives(models, objectives)
+    for model, keep in zip(models, pareto_mask(F, G), strict=True):
+        model.pareto = bool(keep)
+
+
+def _trained_objectives(
+    models: list[ExportedModel], objectives: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Objective rows (trained validation accuracy, measured latency: predicted where not
+    measured) and a feasibility column of ``models``."""
+    from hwnas.objectives import objective_vector
+
     F = []
     for m in models:
         latency = m.measured_latency_ms
@@ -377,9 +436,7 @@ def _mark_pareto(models: list[ExportedModel], objectives: Sequence[str]) -> None
             "params": m.params,
         }
         F.append(objective_vector(metrics, tuple(objectives)))
-    G = np.array([[0.0 if m.feasible else 1.0] for m in models])
-    for model, keep in zip(models, pareto_mask(np.array(F, dtype=float), G), strict=True):
-        model.pareto = bool(keep)
+    return np.array(F, dtype=float), np.array([[0.0 if m.feasible else 1.0] for m in models])
 
 
 def _budget_maxima(budgets: Sequence[Any]) -> dict[str, float]:
