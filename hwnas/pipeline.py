@@ -235,7 +235,7 @@ def check_text_data(config: SearchConfig) -> Any:
     if not is_text_source(config.data.name):
         return None
     space = create_space(config.space.name, **config.space.options())
-    vocab_size = getattr(space, "vocab_size", None)
+    vocab_size = space.vocab_size
     if vocab_size is None:
         raise ConfigError(
             "space.name",

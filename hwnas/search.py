@@ -25,9 +25,7 @@ candidates alone determine a replayed search, so this costs time, never correctn
 from __future__ import annotations
 
 import functools
-import json
 import time
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -47,6 +45,7 @@ from hwnas.pareto import (
     violation,
 )
 from hwnas.progress import maybe, progress_bar
+from hwnas.search_state import load_state, save_state
 from hwnas.spaces.base import Arch, SearchSpace
 from hwnas.store import Candidate, RunStore
 from hwnas.strategies.base import Problem, Status, Strategy
@@ -234,7 +233,7 @@ def run_search(
         "objectives": list(objectives),
         "budgets": [str(b) for b in budgets],
     }
-    loop = _load_state(strategy, store, identity, problem, seed)
+    loop = load_state(strategy, store, identity, problem, seed)
     normalizer = Normalizer(objectives, budgets, cheap)
     history = {c.arch: c for c in store.candidates()}
     previous_seconds = max((p["seconds"] for p in store.progress()), default=0.0)
@@ -299,7 +298,7 @@ def run_search(
             else:
                 stale += 1
             loop = {"generation": generation - 1, "told": told_total}
-            _save_state(strategy, store, {**identity, **loop, "best_hv": best_hv, "stale": stale})
+            save_state(strategy, store, {**identity, **loop, "best_hv": best_hv, "stale": stale})
             if hv_patience is not None and stale >= hv_patience:
                 stopped_by = "hypervolume stagnation"
                 break
@@ -317,64 +316,6 @@ def run_search(
         stopped_by=stopped_by,
         history=rows,
     )
-
-
-#: Where a search without a usable stored state starts.
-_FRESH = {"generation": -1, "told": 0, "best_hv": -1.0, "stale": 0}
-
-
-def _save_state(strategy: Strategy, store: RunStore, record: dict[str, Any]) -> None:
-    """Store ``strategy``'s state with ``record`` (where the loop stands), if it keeps one."""
-    state = strategy.state_dict()
-    if state is None:
-        return
-    try:
-        store.save_state({**record, "stored": store.count(), "state": state})
-    except (TypeError, ValueError) as error:
-        raise HwnasError(
-            f"strategy {strategy.name}: state_dict is not plain JSON ({error})"
-        ) from None
-
-
-def _load_state(
-    strategy: Strategy,
-    store: RunStore,
-    identity: dict[str, Any],
-    problem: Problem,
-    seed: int,
-) -> dict[str, Any]:
-    """Load the stored state into ``strategy`` when it fits; where the loop then stands."""
-    try:
-        record = store.load_state()
-        if record is None:
-            return dict(_FRESH)
-        # Through JSON, as stored: a tuple option reads back as a list.
-        differs = [k for k, v in identity.items() if record.get(k) != _json(v)]
-        if differs:
-            raise HwnasError(f"it was saved with another {differs[0]}")
-        loop = {k: record.get(k) for k in _FRESH}
-        stored, state = record.get("stored"), record.get("state")
-        if not all(isinstance(v, int | float) for v in [*loop.values(), stored]):
-            raise HwnasError("its loop counters are missing")
-        if int(stored or 0) > store.count():
-            raise HwnasError(f"it has seen {stored} candidates, the store holds {store.count()}")
-        if not isinstance(state, dict):
-            raise HwnasError("it holds no state_dict")
-        strategy.load_state_dict(state)
-        return loop
-    except HwnasError as error:
-        warnings.warn(
-            f"run store {store.path}: the stored state of the strategy is set aside ({error}); "
-            "resuming by replaying the stored candidates",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-        strategy.setup(problem, seed)  # a refused load may have changed some of it
-        return dict(_FRESH)
-
-
-def _json(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))
 
 
 def _evaluate_batch(

@@ -78,6 +78,9 @@ class SearchSpace(abc.ABC):
     #: The feature blocks a latency predictor of this space uses unless told otherwise
     #: (:mod:`hwnas.predictors.features`); a space overrides them when measurement says.
     predictor_features: ClassVar[tuple[str, ...]] = ("ops", "costs")
+    #: Token ids the space's input embedding holds (ids ``0 .. vocab_size - 1``); ``None``
+    #: for a space that reads images only. Text data needs a space with one.
+    vocab_size: int | None = None
 
     # -- the encoding -------------------------------------------------------------------
     @property

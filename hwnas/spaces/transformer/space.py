@@ -78,7 +78,7 @@ class TransformerSpace(SearchSpace):
         self.heads = _choices("heads", heads)
         self.ffn_dims = _choices("ffn_dims", ffn_dims)
         self.head_dim = _positive("head_dim", head_dim, 1)
-        self.vocab_size = _positive("vocab_size", vocab_size, 2)
+        self.vocab_size: int = _positive("vocab_size", vocab_size, 2)
 
     @property
     def max_depth(self) -> int:
