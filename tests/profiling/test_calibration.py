@@ -63,8 +63,23 @@ class FakeGPU(FakeCPU):
         return False, "no fake GPU on this machine"
 
 
+class BurstCPU(FakeCPU):
+    """The fake CPU with a noisy neighbour: the 7th, 9th and 11th models it prepares (half
+    of the first fresh check after 6 reference points) run 1.3x slower."""
+
+    def __init__(self, threads: int = 1) -> None:
+        super().__init__(threads)
+        self.prepared = 0
+
+    def _prepare(self, model, input_shape, batch, workdir):
+        self.prepared += 1
+        ms = fake_ms(sum(p.numel() for p in model.parameters()))
+        ms *= 1.3 if self.prepared in (7, 9, 11) else 1.0
+        return lambda: ms
+
+
 # Registered once even when another test module imports this one under another name.
-for _name, _cls in (("fake-cpu", FakeCPU), ("fake-gpu", FakeGPU)):
+for _name, _cls in (("fake-cpu", FakeCPU), ("fake-gpu", FakeGPU), ("burst-cpu", BurstCPU)):
     if _name not in RUNTIMES:
         register_runtime(_name)(_cls)
 
@@ -190,6 +205,23 @@ def test_a_predictor_3x_off_is_detected_and_rescaled(fitted, tmp_path) -> None:
     assert not set(result.after.archs) & set(result.before.archs)
     archs = reference_archs(fitted, 6, seed=9)
     assert np.allclose(result.corrected.predict(archs), fitted.predict(archs), rtol=0.05)
+
+
+def test_a_fresh_check_spoilt_by_chance_gets_a_second_round_not_a_re_profile(tmp_path) -> None:
+    # Fitted and checked on the burst CPU (same device as far as fingerprints go).
+    predictor = scaled(fit_here(tmp_path / "fit", n=20), 3.0)
+    runtime = RUNTIMES.create("burst-cpu")
+    result = calibrate(
+        predictor, runtime, points=6, protocol=FAST, profile_archs=10, refit_model="lut",
+        workdir=tmp_path / "check", check_device=False,
+    )  # fmt: skip
+    first, second = result.attempts
+    assert first["action"] == second["action"] == "rescale"
+    assert first["fitted_on"] == 6 and first["checked_on"]["within_10pct"] < 0.8
+    assert second["fitted_on"] == 12 and second["checked_on"]["within_10pct"] >= 0.8
+    assert result.action == "rescale" and result.passed and result.profile is None
+    assert "round 2" in result.reason and runtime.prepared == 18
+    assert result.to_dict()["attempts"] == result.attempts
 
 
 def test_reprofile_always_refits_when_the_check_fails(fitted, tmp_path) -> None:
