@@ -11,7 +11,12 @@ architectures and save it to ``predictors/<device-id>/<space>.json``. Also re-me
     OMP_NUM_THREADS=1 python benchmarks/profile_cpu.py            # the committed results
     python benchmarks/profile_cpu.py --settings nb201:3,32,32 --n 60 --out /tmp/p.json
 
-A setting is ``SPACE:C,H,W`` or ``SPACE:C,H,W:N`` (N architectures instead of ``--n``).
+A setting is ``SPACE:C,H,W`` or ``SPACE:C,H,W:N`` (N architectures instead of ``--n``),
+or a config file, ``CONFIG.yaml`` or ``CONFIG.yaml:N``: its space (with its options), its
+data's input shape and classes (e.g. the text job's transformer space at 128 tokens):
+
+    OMP_NUM_THREADS=1 python benchmarks/profile_cpu.py --settings configs/text-cpu.yaml:100 \
+        --sizes 25,50 --merge
 Run it on an otherwise idle machine: another busy process on the other core shifts the
 medians by 5-18 % on this 2-core VM.
 """
@@ -30,7 +35,7 @@ import numpy as np
 from hwnas.io import atomic_write_json
 from hwnas.predictors import LatencyPredictor, evaluate_predictions
 from hwnas.profiling import create_runtime, device_fingerprint
-from hwnas.profiling.profiler import profile_space
+from hwnas.profiling.profiler import calibration_batch, profile_space
 from hwnas.profiling.protocol import measure_model
 from hwnas.profiling.store import read_profile
 from hwnas.spaces import create_space
@@ -53,7 +58,7 @@ def stability(space, records, runtime, shape, repeat, seed):  # type: ignore[no-
             arch = space.parse(record.arch)
             torch.manual_seed(0)
             model = build_model(space, arch, shape, record.num_classes)
-            recalibrate_batchnorm(model, [torch.randn(8, *shape)])
+            recalibrate_batchnorm(model, [calibration_batch(shape, torch.Generator())])
             again = measure_model(runtime, model, shape, 1, Path(workdir)).median_ms
             rows.append(
                 {
@@ -72,6 +77,22 @@ def stability(space, records, runtime, shape, repeat, seed):  # type: ignore[no-
         "share_within_3pct": float(np.mean(deviation <= 0.03)),
         "pairs": rows,
     }
+
+
+def parse_setting(setting: str, n: int):  # type: ignore[no-untyped-def]
+    """``(space, input shape, classes, architectures)`` of ``SPACE:C,H,W[:N]`` (10 classes)
+    or ``CONFIG.yaml[:N]``."""
+    head, *rest = setting.split(":")
+    if head.endswith((".yaml", ".yml")):
+        from hwnas.config import load_config
+
+        config = load_config(head)
+        dataset = config.data.load()
+        space = create_space(config.space.name, **config.space.options())
+        count = int(rest[0]) if rest else n
+        return space, tuple(dataset.input_shape), dataset.num_classes, count
+    shape = tuple(int(v) for v in rest[0].split(","))
+    return create_space(head), shape, 10, int(rest[1]) if len(rest) > 1 else n
 
 
 def main() -> int:
@@ -94,17 +115,14 @@ def main() -> int:
     runtime = create_runtime("onnxruntime-cpu", threads=1)
     results = []
     for setting in args.settings:
-        name, shape_text, *count = setting.split(":")
-        shape = tuple(int(v) for v in shape_text.split(","))
-        n_archs = int(count[0]) if count else args.n
-        space = create_space(name)
+        space, shape, classes, n_archs = parse_setting(setting, args.n)
         started = time.perf_counter()
         run = profile_space(
             space,
             runtime,
             n=n_archs,
             input_shape=shape,
-            num_classes=10,
+            num_classes=classes,
             seed=args.seed,
             root=args.profiles,
             progress=True,

@@ -9,9 +9,6 @@ from typing import Any
 
 from hwnas.config import SearchConfig, load_config, validate_config
 
-#: The run's vocabulary (text data only): ``runs/<id>/vocabulary.json``.
-VOCABULARY_FILE = "vocabulary.json"
-
 
 @dataclass
 class PipelineResult:
@@ -141,13 +138,13 @@ def run_pipeline(
     from hwnas.export import export_run
     from hwnas.parts import Parts
     from hwnas.report import report_run
-    from hwnas.runs import search
+    from hwnas.runs import check_text_data, search
 
     if isinstance(config, str | Path):
         config = load_config(config)
     elif isinstance(config, dict):
         config = validate_config(config)
-    text = check_text_data(config)
+    check_text_data(config)
     say = log or (lambda message: None)
     profile = metrics = None
     predictor_path = None
@@ -173,8 +170,6 @@ def run_pipeline(
         fitted_here=profile is not None,
         log=say,
     )
-    if text is not None:
-        write_vocabulary(run.path, text)
     say(f"run folder: {run.path}; exporting the Pareto set")
     settings = config.export
     unmet = None
@@ -216,56 +211,6 @@ def run_pipeline(
         baselines,
         _failures(run.path, parts, manifest, done, report_written=page is not None),
         run.calibration,
-    )
-
-
-def check_text_data(config: SearchConfig) -> Any:
-    """Text data needs a space that reads token ids with room for the whole vocabulary:
-    checked before anything is profiled or trained. Returns the text dataset, or ``None``
-    (images are not loaded here).
-
-    Raises:
-        ConfigError: The space reads no token ids (it has no ``vocab_size``), or the
-            dataset's vocabulary is larger than the space's ``vocab_size``.
-    """
-    from hwnas.data.load import is_text_source
-    from hwnas.errors import ConfigError
-    from hwnas.spaces import create_space
-
-    if not is_text_source(config.data.name):
-        return None
-    space = create_space(config.space.name, **config.space.options())
-    vocab_size = space.vocab_size
-    if vocab_size is None:
-        raise ConfigError(
-            "space.name",
-            "a space that reads token ids (such as transformer) for text data",
-            config.space.name,
-        )
-    dataset = config.data.load()
-    vocabulary = dataset.vocabulary or ()
-    if len(vocabulary) > int(vocab_size):
-        raise ConfigError(
-            "data.max_vocab",
-            f"at most the space's vocab_size ({vocab_size}; or raise space.vocab_size): "
-            f"the data's vocabulary has {len(vocabulary)} tokens",
-            config.data.max_vocab,
-        )
-    return dataset
-
-
-def write_vocabulary(run_dir: str | Path, dataset: Any) -> Path | None:
-    """Write ``run_dir/vocabulary.json`` (atomically) for text data, so that a user can
-    tokenise new text for the run's models (:func:`hwnas.data.readers.text.vocabulary_record`);
-    returns its path, or ``None`` for images."""
-    from hwnas.data.readers.text import vocabulary_record
-    from hwnas.io import atomic_write_json
-
-    if dataset.vocabulary is None:
-        return None
-    record = vocabulary_record(dataset.vocabulary, dataset.input_shape[0])
-    return atomic_write_json(
-        Path(run_dir) / VOCABULARY_FILE, {**record, "classes": list(dataset.classes)}
     )
 
 

@@ -7,7 +7,9 @@ search ends, ``pareto.json``. With a latency predictor it also holds ``calibrati
 ``predictor.json`` (the predictor the search uses, corrected where the check failed; a
 resumed run, its export and its report use this file, never re-calibrate). A run folder
 is created under a temporary name and renamed once its config, store and calibration are
-written, so a bad config or a crash during set-up leaves no half-written run.
+written, so a bad config or a crash during set-up leaves no half-written run. For text
+data it also holds ``vocabulary.json`` (the tokens and how to pad, to feed new text to the
+run's models).
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ from hwnas.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from hwnas.profiling.calibration import CALIBRATION_FILE, RUN_PREDICTOR_FILE
 from hwnas.search import CheapMetrics, SearchResult, run_search
 from hwnas.store import RunStore
+
+#: The run's vocabulary (text data only): ``runs/<id>/vocabulary.json``.
+VOCABULARY_FILE = "vocabulary.json"
 
 
 @dataclass
@@ -280,6 +285,54 @@ def _new_run_id(config: SearchConfig) -> str:
     return f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
+def check_text_data(config: SearchConfig) -> Any:
+    """Text data needs a space that reads token ids with room for the whole vocabulary:
+    checked before anything is profiled or trained. Returns the text dataset, or ``None``
+    (images are not loaded here).
+
+    Raises:
+        ConfigError: The space reads no token ids (it has no ``vocab_size``), or the
+            dataset's vocabulary is larger than the space's ``vocab_size``.
+    """
+    from hwnas.data.load import is_text_source
+    from hwnas.spaces import create_space
+
+    if not is_text_source(config.data.name):
+        return None
+    space = create_space(config.space.name, **config.space.options())
+    vocab_size = space.vocab_size
+    if vocab_size is None:
+        raise ConfigError(
+            "space.name",
+            "a space that reads token ids (such as transformer) for text data",
+            config.space.name,
+        )
+    dataset = config.data.load()
+    vocabulary = dataset.vocabulary or ()
+    if len(vocabulary) > int(vocab_size):
+        raise ConfigError(
+            "data.max_vocab",
+            f"at most the space's vocab_size ({vocab_size}; or raise space.vocab_size): "
+            f"the data's vocabulary has {len(vocabulary)} tokens",
+            config.data.max_vocab,
+        )
+    return dataset
+
+
+def write_vocabulary(run_dir: str | Path, dataset: Any) -> Path | None:
+    """Write ``run_dir/vocabulary.json`` (atomically) for text data, so that a user can
+    tokenise new text for the run's models (:func:`hwnas.data.readers.text.vocabulary_record`);
+    returns its path, or ``None`` for images."""
+    from hwnas.data.readers.text import vocabulary_record
+
+    if dataset.vocabulary is None:
+        return None
+    record = vocabulary_record(dataset.vocabulary, dataset.input_shape[0])
+    return atomic_write_json(
+        Path(run_dir) / VOCABULARY_FILE, {**record, "classes": list(dataset.classes)}
+    )
+
+
 def search(
     config: SearchConfig | dict[str, Any] | str | Path,
     *,
@@ -308,6 +361,7 @@ def search(
         config = load_config(config)
     elif isinstance(config, dict):
         config = validate_config(config)
+    check_text_data(config)
     run_id = run_id or _new_run_id(config)
     if not run_id or "/" in run_id or run_id.startswith("."):
         raise ConfigError("run_id", "a folder name", run_id)
@@ -345,6 +399,7 @@ def search(
             if components.predictor is not None:
                 store.set_meta("device_fingerprint", components.predictor.fingerprint_)
                 store.set_meta("device_id", components.predictor.device_id_)
+        write_vocabulary(partial, components.dataset)
         partial.rename(final)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)

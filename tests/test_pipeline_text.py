@@ -15,7 +15,8 @@ import pytest
 import torch
 
 from hwnas.errors import ConfigError
-from hwnas.pipeline import check_text_data, run_pipeline
+from hwnas.pipeline import run_pipeline
+from hwnas.runs import check_text_data
 from tests.test_pipeline import TINY
 
 WORDS = {
@@ -166,3 +167,19 @@ def test_a_vocabulary_larger_than_the_space_is_refused_before_any_work(tmp_path)
     config["space"] = {"name": "convnet"}
     with pytest.raises(ConfigError, match=r"space.name.*reads token ids"):
         check_text_data(validate_config(config))
+
+
+def test_hwnas_search_alone_writes_the_vocabulary_and_refuses_an_image_space(tmp_path) -> None:
+    from hwnas.runs import search
+
+    config = tiny_config(write_reviews(tmp_path / "r.csv"))
+    config.pop("device")
+    config.update(objectives=["error", "macs"], budgets=[], termination={"evaluations": 2})
+    run = search(config, runs_dir=tmp_path / "runs", run_id="s")
+    vocabulary = json.loads((run.path / "vocabulary.json").read_text())
+    assert vocabulary["vocabulary"][:2] == ["<pad>", "<unk>"]
+    assert vocabulary["classes"] == ["bad", "good"] and vocabulary["sequence_length"] == 128
+    config["space"] = {"name": "convnet"}
+    with pytest.raises(ConfigError, match=r"space.name.*reads token ids"):
+        search(config, runs_dir=tmp_path / "runs", run_id="c")
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["s"]

@@ -163,7 +163,7 @@ def profile_space(
                 torch.manual_seed(seed + i)
                 model = build_model(space, arch, shape, num_classes)
             # Realistic activations (no exploding untrained statistics, no denormals).
-            recalibrate_batchnorm(model, [_calibration_batch(shape, generator)])
+            recalibrate_batchnorm(model, [calibration_batch(shape, generator)])
             stats = measure_model(
                 runtime,
                 model,
@@ -201,7 +201,7 @@ def _latency_dict(stats: dict[str, Any]) -> dict[str, Any]:
     return {k.removesuffix("_ms"): v for k, v in stats.items()}
 
 
-def _calibration_batch(shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
+def calibration_batch(shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
     """Eight random inputs to estimate batch-norm statistics on: standard-normal images, or
     token ids without padding (:mod:`hwnas.data.inputs`)."""
     import torch
