@@ -155,6 +155,7 @@ def summarise(
     return {
         "factor": factor,
         "seconds": round(seconds, 1),
+        **dominance(run_dir),
         "calibration": {
             k: calibration.get(k)
             for k in ("checked", "action", "reason", "points", "before", "after", "correction")
@@ -168,6 +169,34 @@ def summarise(
     }
 
 
+def dominance(run_dir: Path) -> dict[str, Any]:
+    """From the run's report (test accuracy, measured latency, same run): the hand-designed
+    baselines the exported set dominates, and those that dominate an exported model."""
+    path = run_dir / "report" / "report.json"
+    if not path.is_file():
+        return {"baselines_dominated": None, "baselines_dominating": None}
+    report = json.loads(path.read_text())
+    exported = [
+        (e["test_accuracy"], e["measured_latency_ms"])
+        for e in report.get("exported", [])
+        if e.get("feasible")
+    ]
+
+    def dominates(a: tuple[float, float], b: tuple[float, float]) -> bool:
+        return a[0] >= b[0] and a[1] <= b[1] and a != b
+
+    dominated, dominating = [], []
+    for b in report.get("baselines", []):
+        if b.get("test_accuracy") is None or b.get("measured_latency_ms") is None:
+            continue
+        point = (b["test_accuracy"], b["measured_latency_ms"])
+        if any(dominates(e, point) for e in exported):
+            dominated.append(b["name"])
+        if any(dominates(point, e) for e in exported):
+            dominating.append(b["name"])
+    return {"baselines_dominated": dominated, "baselines_dominating": dominating}
+
+
 def markdown(out: dict[str, Any]) -> str:
     lines = [
         "# The main job with a predictor from a machine of another speed",
@@ -177,8 +206,9 @@ def markdown(out: dict[str, Any]) -> str:
         f"`{out['shipped_predictor']}` with every prediction multiplied by the factor.",
         "",
         "| factor | calibration | ratio before | within ±10 % before / after | exported | "
-        "prediction within 10 % of independent timing | within budget (independent) | wall s |",
-        "|---:|---|---:|---|---:|---:|---:|---:|",
+        "prediction within 10 % of independent timing | within budget (independent) | "
+        "baselines dominated / dominating an export | wall s |",
+        "|---:|---|---:|---|---:|---:|---:|---|---:|",
     ]
     for r in out["runs"]:
         c = r["calibration"]
@@ -193,7 +223,8 @@ def markdown(out: dict[str, Any]) -> str:
             f"| {r['factor']} | {c.get('action')} | "
             f"{'-' if ratio is None else f'{ratio:.2f}'} | {share(before)} / {share(after)} | "
             f"{r['exported']} | {r['within_10pct_of_independent']} | "
-            f"{r['within_budget_independent']} | {r['seconds']:.0f} |"
+            f"{r['within_budget_independent']} | {_names(r.get('baselines_dominated'))} / "
+            f"{_names(r.get('baselines_dominating'))} | {r['seconds']:.0f} |"
         )
     lines += ["", "Per model (predicted after calibration; measured by the export; independent):"]
     for r in out["runs"]:
@@ -204,6 +235,12 @@ def markdown(out: dict[str, Any]) -> str:
                 f"test {m['test_accuracy']:.4f}"
             )
     return "\n".join(lines) + "\n"
+
+
+def _names(names: list[str] | None) -> str:
+    if names is None:
+        return "n/a"
+    return ", ".join(names) if names else "none"
 
 
 if __name__ == "__main__":

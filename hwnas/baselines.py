@@ -12,7 +12,7 @@ exporting and measuring each network are separate parts: one that fails (a netwo
 cannot be built or exported for this input) is recorded with its error, and the others go on.
 
 Text (token ids) gets its own networks, :data:`TEXT_BASELINES`: the 2-layer, 128-wide
-encoder (an architecture of the ``transformer`` space) and a character CNN. A network
+encoder (an architecture of the ``transformer`` space) and a 1-D token CNN. A network
 for the other kind of input is not attempted: ``baselines.json`` lists it under
 ``skipped`` with the reason.
 """

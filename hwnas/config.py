@@ -68,16 +68,18 @@ class DataSection(BaseModel):
     #: The CSV column / JSON key of the text and of the label (``text:PATH``).
     text_column: str | None = Field(default=None, min_length=1)
     label_column: str | None = Field(default=None, min_length=1)
-    #: Characters kept per text: the model's input length (longer texts are cut).
+    #: Tokens kept per text: the model's input length (longer texts are cut).
     sequence_length: int | None = Field(default=None, ge=1)
     #: Vocabulary size cap, padding and unknown included; at most the space's vocab_size.
     max_vocab: int | None = Field(default=None, ge=3)
+    #: How texts become tokens: characters (char) or lower-cased words and punctuation (word).
+    tokenizer: Literal["char", "word"] | None = None
 
     def text_options(self) -> TextOptions | None:
         """The text keys as reader options, or ``None`` when none is set."""
         from hwnas.data.readers.text import TextOptions
 
-        keys = ("text_column", "label_column", "sequence_length", "max_vocab")
+        keys = ("text_column", "label_column", "sequence_length", "max_vocab", "tokenizer")
         if all(getattr(self, key) is None for key in keys):
             return None
         default = TextOptions()
@@ -86,6 +88,7 @@ class DataSection(BaseModel):
             label_column=self.label_column or default.label_column,
             length=self.sequence_length or default.length,
             max_vocab=self.max_vocab or default.max_vocab,
+            tokenizer=self.tokenizer or default.tokenizer,
         )
 
     def load(self) -> Dataset:

@@ -327,7 +327,9 @@ def write_vocabulary(run_dir: str | Path, dataset: Any) -> Path | None:
 
     if dataset.vocabulary is None:
         return None
-    record = vocabulary_record(dataset.vocabulary, dataset.input_shape[0])
+    record = vocabulary_record(
+        dataset.vocabulary, dataset.input_shape[0], dataset.tokenizer or "char"
+    )
     return atomic_write_json(
         Path(run_dir) / VOCABULARY_FILE, {**record, "classes": list(dataset.classes)}
     )

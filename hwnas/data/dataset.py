@@ -58,6 +58,8 @@ class Dataset:
         vocabulary: For text, the token of each id (a model needs it to read new text);
             ``None`` for images. Text is neither scaled nor normalised (``mean`` and
             ``std`` are empty).
+        tokenizer: For text, how texts became tokens (``char`` or ``word``); ``None`` for
+            images.
     """
 
     name: str
@@ -69,6 +71,7 @@ class Dataset:
     std: tuple[float, ...]
     fingerprint: str
     vocabulary: tuple[str, ...] | None = None
+    tokenizer: str | None = None
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -92,4 +95,8 @@ class Dataset:
             "mean": list(self.mean),
             "std": list(self.std),
             "fingerprint": self.fingerprint,
-        } | ({} if self.vocabulary is None else {"vocabulary": list(self.vocabulary)})
+        } | (
+            {}
+            if self.vocabulary is None
+            else {"vocabulary": list(self.vocabulary), "tokenizer": self.tokenizer}
+        )

@@ -31,6 +31,8 @@ class RawData:
             integers, 1 for floats).
         vocabulary: For text: the token of each id (``x`` then holds int64 token ids
             ``(N, L)``, which are neither scaled nor normalised); ``None`` for images.
+        tokenizer: For text: how texts became tokens (``char`` or ``word``, see
+            :mod:`hwnas.data.readers.text`); ``None`` for images.
     """
 
     x: np.ndarray
@@ -40,6 +42,7 @@ class RawData:
     y_test: np.ndarray | None = None
     scale: float | None = None
     vocabulary: tuple[str, ...] | None = None
+    tokenizer: str | None = None
 
     @classmethod
     def from_arrays(
@@ -52,6 +55,7 @@ class RawData:
         y_test: np.ndarray | None = None,
         scale: float | None = None,
         vocabulary: Sequence[str] | None = None,
+        tokenizer: str | None = None,
     ) -> RawData:
         """Check the arrays every format shares and bundle them.
 
@@ -65,6 +69,7 @@ class RawData:
             y_test: Their labels.
             scale: See :attr:`scale`.
             vocabulary: See :attr:`vocabulary`.
+            tokenizer: See :attr:`tokenizer`.
 
         Raises:
             DataError: Lengths or shapes disagree, labels are not integer classes, or fewer
@@ -88,7 +93,16 @@ class RawData:
             raise DataError(f"{where}: found {len(np.unique(y))} class(es); at least 2 are needed")
         names = tuple(classes) if classes is not None else tuple(str(i) for i in range(num))
         vocab = None if vocabulary is None else tuple(vocabulary)
-        return cls(x, y, names, x_test=x_test, y_test=y_test, scale=scale, vocabulary=vocab)
+        return cls(
+            x,
+            y,
+            names,
+            x_test=x_test,
+            y_test=y_test,
+            scale=scale,
+            vocabulary=vocab,
+            tokenizer=None if vocab is None else tokenizer or "char",
+        )
 
 
 def check_pixels(x: np.ndarray, where: str, field: str) -> None:

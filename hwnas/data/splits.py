@@ -118,6 +118,8 @@ def fingerprint(
     )
     if raw.vocabulary is not None:  # absent for images: their fingerprints stay as they were
         settings += f" vocabulary={list(raw.vocabulary)!r}"
+        if raw.tokenizer not in (None, "char"):  # characters: as before words existed
+            settings += f" tokenizer={raw.tokenizer!r}"
     h.update(settings.encode())
     return h.hexdigest()[:16]
 
@@ -137,7 +139,9 @@ def _token_dataset(
         )
 
     train, val, test = (split(x, labels) for x, labels in splits)
-    return Dataset(name, train, val, test, raw.classes, (), (), digest, raw.vocabulary)
+    return Dataset(
+        name, train, val, test, raw.classes, (), (), digest, raw.vocabulary, raw.tokenizer
+    )
 
 
 def _stratified_split(

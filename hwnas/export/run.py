@@ -319,7 +319,7 @@ def _export_one(
         "hwnas.feasible": str(not broken).lower(),
         "hwnas.broken_budgets": "; ".join(broken),
         # Text only: the vocabulary and how to pad, so that plain onnxruntime can read text.
-        **token_metadata(dataset.vocabulary, shape[0]),
+        **token_metadata(dataset.vocabulary, shape[0], dataset.tokenizer or "char"),
     }
     path = export_onnx(model, out_dir / name / "model.onnx", shape, opset=opset, metadata=metadata)
     diff = onnx_parity(model, path, dataset.val.x[:64])

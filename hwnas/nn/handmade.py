@@ -9,8 +9,9 @@ builds them from it), and ResNet-8 here is built from the same basic block.
 
 For token ids ``(L,)``: ``encoder-2x128`` (a 2-layer, 128-wide transformer encoder, an
 architecture of the default ``transformer`` space, built here for spaces that lack it)
-and ``textcnn`` (a small character CNN). :data:`TOKEN_NETWORKS` names the networks that
-read token ids; :func:`handmade_for` lists the networks for an input shape.
+and ``textcnn`` (a small 1-D CNN over token embeddings). :data:`TOKEN_NETWORKS` names
+the networks that read token ids; :func:`handmade_for` lists the networks for an input
+shape.
 """
 
 from __future__ import annotations
@@ -214,10 +215,11 @@ def encoder_2x128(shape: InputShape, classes: int, vocab_size: int) -> nn.Module
 
 
 class TextCNN(nn.Module):
-    """A small character CNN: a 64-wide embedding, two 5-wide convolutions of 128
-    channels with ReLU (the first followed by a 2x max-pool), the maximum over positions
-    and a linear classifier. Padding (id 0) is embedded like any token; the maximum over
-    positions lets the network learn to ignore it."""
+    """A small 1-D CNN over token embeddings (characters or words): a 64-wide embedding,
+    two 5-wide convolutions of 128 channels with ReLU (the first followed by a 2x
+    max-pool), the maximum over positions and a linear classifier. Padding (id 0) is
+    embedded like any token; the maximum over positions lets the network learn to ignore
+    it."""
 
     def __init__(self, classes: int, vocab_size: int) -> None:
         super().__init__()
@@ -238,6 +240,6 @@ class TextCNN(nn.Module):
 
 @_register("textcnn", tokens=True)
 def textcnn(shape: InputShape, classes: int, vocab_size: int) -> nn.Module:
-    """A character CNN (:class:`TextCNN`) for sequences of any length."""
+    """A 1-D token CNN (:class:`TextCNN`) for sequences of any length."""
     del shape  # the maximum over positions takes any length
     return TextCNN(classes, vocab_size)

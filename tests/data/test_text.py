@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,16 @@ import pytest
 import torch
 
 from hwnas.data import load_dataset
-from hwnas.data.readers.text import PAD, UNKNOWN, CharTokenizer, read_text
+from hwnas.data.readers.text import (
+    PAD,
+    UNKNOWN,
+    CharTokenizer,
+    TextOptions,
+    WordTokenizer,
+    read_text,
+    token_metadata,
+    vocabulary_record,
+)
 from hwnas.errors import ConfigError, DataError
 
 TEXTS = {
@@ -45,6 +55,51 @@ def test_the_tokenizer_orders_characters_by_frequency_and_round_trips() -> None:
     assert ids.dtype == np.int64
     assert tok.decode(ids[0]) == "ab\ufffd"
     assert tok.encode(["bbbbbb"], length=3).tolist() == [[2, 2, 2]]  # cut
+
+
+def test_the_word_tokenizer_lowercases_splits_punctuation_and_round_trips() -> None:
+    tok = WordTokenizer.fit(["Good, good film!", "A dull film."], max_vocab=6)
+    # good x2, film x2, then "!" "," "." "a" "dull" once each: ties by the token.
+    assert tok.vocabulary == (PAD, UNKNOWN, "film", "good", "!", ",")
+    ids = tok.encode(["A GOOD film, really", "film"], length=5)
+    assert ids.tolist() == [[1, 3, 2, 5, 1], [2, 0, 0, 0, 0]] and ids.dtype == np.int64
+    assert tok.decode(ids[0]) == f"{UNKNOWN} good film , {UNKNOWN}"
+    assert WordTokenizer.words("It's 2x-faster!") == ["it", "'", "s", "2x", "-", "faster", "!"]
+
+
+def test_a_user_tokenises_words_from_the_metadata_alone() -> None:
+    tok = WordTokenizer.fit(["a lovely film", "an awful film", "lovely, lovely"], max_vocab=50)
+    meta = token_metadata(tok.vocabulary, 6, "word")
+    assert meta["hwnas.tokenizer"] == "words" and meta["hwnas.lowercase"] == "True"
+    vocab, pattern = json.loads(meta["hwnas.vocabulary"]), meta["hwnas.pattern"]
+    unk, pad = int(meta["hwnas.unk_id"]), int(meta["hwnas.pad_id"])
+    texts = ["A LOVELY, unseen film!", "awful"]
+    by_hand = np.full((2, 6), pad, dtype=np.int64)
+    for row, text in enumerate(texts):
+        for col, word in enumerate(re.findall(pattern, text.lower())[:6]):
+            by_hand[row, col] = vocab.index(word) if word in vocab[2:] else unk
+    assert np.array_equal(by_hand, tok.encode(texts, 6))
+    assert vocabulary_record(tok.vocabulary, 6)["tokenizer"] == "characters"  # the default
+    with pytest.raises(ConfigError, match="tokenizer"):
+        vocabulary_record(tok.vocabulary, 6, "bpe")
+
+
+def test_words_are_a_data_key_and_change_the_tokens_and_the_fingerprint(tmp_path: Path) -> None:
+    from hwnas.config import validate_config
+
+    rows = [{"text": r["review"], "label": r["stars"]} for r in records()] * 3
+    path = write_jsonl(tmp_path / "reviews.jsonl", rows)
+    chars = load_dataset(str(path), seed=1)
+    words = load_dataset(str(path), seed=1, text=TextOptions(length=4, tokenizer="word"))
+    assert chars.tokenizer == "char" and words.tokenizer == "word"
+    assert words.input_shape == (4,) and "work" in (words.vocabulary or ())
+    assert words.summary()["tokenizer"] == "word" and words.fingerprint != chars.fingerprint
+    data = {"name": f"text:{path}", "seed": 1, "tokenizer": "word", "sequence_length": 4}
+    base = {"space": {"name": "transformer"}, "objectives": ["error", "macs"], "budgets": []}
+    loaded = validate_config({**base, "data": data}).data.load()
+    assert loaded.fingerprint == words.fingerprint
+    with pytest.raises(ConfigError, match=r"data.tokenizer"):
+        validate_config({**base, "data": {**data, "tokenizer": "bpe"}})
 
 
 @pytest.mark.parametrize("writer", [write_csv, write_jsonl])

@@ -69,7 +69,7 @@ def read_reviews(options: TextOptions | None = None) -> RawData:
         raise DataError(f"{path}: cannot read the Rotten Tomatoes corpus: {exc}") from exc
     kept = [(text, label) for text, label in rows if label in REVIEW_CLASSES]
     texts, labels = [t for t, _ in kept], [label for _, label in kept]
-    return tokenize("reviews", texts, labels, options.length, options.max_vocab)
+    return tokenize("reviews", texts, labels, options.length, options.max_vocab, options.tokenizer)
 
 
 @register_reader("reviews")

@@ -1,21 +1,25 @@
-"""``text:PATH``: labelled text in a CSV or JSON-lines file, as character token ids.
+"""``text:PATH``: labelled text in a CSV or JSON-lines file, as token ids.
 
 A ``.csv`` file has a header row; a ``.jsonl`` / ``.ndjson`` file has one JSON object per
 line. Each record has a text and a label (columns ``text`` and ``label`` by default; other
 names through :func:`read_text`). Labels are class names: the classes are the distinct
-labels, sorted. Texts become fixed-length sequences of character ids
-(:class:`CharTokenizer`): cut after ``length`` characters or padded with id 0.
+labels, sorted. Texts become fixed-length sequences of token ids, cut after ``length``
+tokens or padded with id 0: characters (:class:`CharTokenizer`, the default) or words
+(:class:`WordTokenizer`: lower-cased runs of letters and digits, and each punctuation mark,
+by :data:`WORD_PATTERN`).
 
-The vocabulary (the character of each id) goes with the data
-(:attr:`hwnas.data.Dataset.vocabulary`), so that a model trained on it can read new text.
-It is built from every record of the file, before the splits (a character seen only in
-val or test gets an id too; only characters, no labels, are read from those records).
+The vocabulary (the token of each id) goes with the data
+(:attr:`hwnas.data.Dataset.vocabulary`, and the tokenizer's name as
+:attr:`~hwnas.data.Dataset.tokenizer`), so that a model trained on it can read new text.
+It is built from every record of the file, before the splits (a token seen only in val or
+test gets an id too; only texts, no labels, are read from those records).
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -32,11 +36,15 @@ __all__ = [
     "DEFAULT_LENGTH",
     "DEFAULT_VOCAB",
     "PAD",
+    "TOKENIZERS",
     "UNKNOWN",
+    "WORD_PATTERN",
     "CharTokenizer",
     "TextOptions",
     "TextReader",
     "TextSource",
+    "WordTokenizer",
+    "fit_tokenizer",
     "read_text",
     "token_metadata",
     "tokenize",
@@ -50,6 +58,11 @@ DEFAULT_LENGTH = 128
 #: The default vocabulary size cap; the ``transformer`` space's default ``vocab_size``.
 DEFAULT_VOCAB = 256
 _SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+#: The tokenizers, by the name ``data.tokenizer`` takes.
+TOKENIZERS: tuple[str, ...] = ("char", "word")
+#: What a word is (applied to the lower-cased text): a run of letters, digits and
+#: underscores, or one character that is neither such nor white space.
+WORD_PATTERN = r"\w+|[^\w\s]"
 
 
 @dataclass(frozen=True)
@@ -88,20 +101,79 @@ class CharTokenizer:
 
 
 @dataclass(frozen=True)
+class WordTokenizer:
+    """Words to ids and back: the lower-cased text split by :data:`WORD_PATTERN`; id 0 is
+    padding, 1 a word outside the vocabulary, then one id per word of :attr:`vocabulary`.
+
+    Attributes:
+        vocabulary: The token of each id, starting with :data:`PAD` and :data:`UNKNOWN`.
+    """
+
+    vocabulary: tuple[str, ...]
+
+    @staticmethod
+    def words(text: str) -> list[str]:
+        """The tokens of ``text``."""
+        return re.findall(WORD_PATTERN, text.lower())
+
+    @classmethod
+    def fit(cls, texts: Iterable[str], max_vocab: int = DEFAULT_VOCAB) -> WordTokenizer:
+        """The ``max_vocab - 2`` most frequent words of ``texts`` (ties: by word)."""
+        if max_vocab < 3:
+            raise ConfigError("max_vocab", "an integer >= 3", max_vocab)
+        counts = Counter(w for text in texts for w in cls.words(text))
+        words = sorted(counts, key=lambda w: (-counts[w], w))[: max_vocab - 2]
+        return cls((PAD, UNKNOWN, *words))
+
+    def encode(self, texts: Sequence[str], length: int) -> np.ndarray:
+        """Token ids ``(len(texts), length)``, int64: texts cut after ``length`` words or
+        padded with id 0."""
+        index = {w: i for i, w in enumerate(self.vocabulary) if i >= 2}
+        out = np.zeros((len(texts), length), dtype=np.int64)
+        for row, text in enumerate(texts):
+            ids = [index.get(w, 1) for w in self.words(text)[:length]]
+            out[row, : len(ids)] = ids
+        return out
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """The words of ``ids`` joined by spaces (padding dropped, unknown words as
+        :data:`UNKNOWN`)."""
+        return " ".join(self.vocabulary[i] for i in map(int, ids) if i != 0)
+
+
+def fit_tokenizer(
+    kind: str, texts: Iterable[str], max_vocab: int = DEFAULT_VOCAB
+) -> CharTokenizer | WordTokenizer:
+    """A :class:`CharTokenizer` (``char``) or :class:`WordTokenizer` (``word``) fitted on
+    ``texts``.
+
+    Raises:
+        ConfigError: ``kind`` names no tokenizer, or ``max_vocab`` is below 3.
+    """
+    if kind == "char":
+        return CharTokenizer.fit(texts, max_vocab)
+    if kind == "word":
+        return WordTokenizer.fit(texts, max_vocab)
+    raise ConfigError("tokenizer", f"one of {', '.join(TOKENIZERS)}", kind)
+
+
+@dataclass(frozen=True)
 class TextOptions:
     """How a text source becomes token ids (the ``data:`` section's text keys).
 
     Attributes:
         text_column: The column (CSV) or key (JSON) of the text.
         label_column: The column or key of the label.
-        length: Characters kept per text (the sequence length).
+        length: Tokens kept per text (the sequence length).
         max_vocab: Vocabulary size cap, padding and unknown included.
+        tokenizer: ``char`` or ``word`` (:data:`TOKENIZERS`).
     """
 
     text_column: str = "text"
     label_column: str = "label"
     length: int = DEFAULT_LENGTH
     max_vocab: int = DEFAULT_VOCAB
+    tokenizer: str = "char"
 
 
 class TextSource:
@@ -113,27 +185,42 @@ class TextSource:
 
 
 def tokenize(
-    where: str, texts: Sequence[str], labels: Sequence[str], length: int, max_vocab: int
+    where: str,
+    texts: Sequence[str],
+    labels: Sequence[str],
+    length: int,
+    max_vocab: int,
+    tokenizer: str = "char",
 ) -> RawData:
-    """Labelled ``texts`` as character token ids ``(N, length)`` with their vocabulary
-    (fitted on all of ``texts``); the classes are the distinct ``labels``, sorted."""
+    """Labelled ``texts`` as token ids ``(N, length)`` with their vocabulary (fitted on
+    all of ``texts``); the classes are the distinct ``labels``, sorted."""
     if isinstance(length, bool) or not isinstance(length, int) or length < 1:
         raise ConfigError("length", "an integer >= 1", length)
     classes = sorted(set(labels))
     y = np.searchsorted(np.asarray(classes), np.asarray(labels)).astype(np.int64)
-    tokenizer = CharTokenizer.fit(texts, max_vocab)
-    x = tokenizer.encode(texts, length)
-    return RawData.from_arrays(where, x, y, classes, vocabulary=tokenizer.vocabulary)
+    fitted = fit_tokenizer(tokenizer, texts, max_vocab)
+    x = fitted.encode(texts, length)
+    return RawData.from_arrays(
+        where, x, y, classes, vocabulary=fitted.vocabulary, tokenizer=tokenizer
+    )
 
 
-def vocabulary_record(vocabulary: Sequence[str], length: int) -> dict[str, Any]:
+def vocabulary_record(
+    vocabulary: Sequence[str], length: int, tokenizer: str = "char"
+) -> dict[str, Any]:
     """What a user needs to feed a model new text (``runs/<id>/vocabulary.json``): the
-    tokenizer (``characters``), the ``vocabulary`` (the token of each id), ``pad_id``,
-    ``unk_id`` and ``sequence_length``. Tokenise a text with :meth:`CharTokenizer.encode`,
-    or by hand: the id of each of its first ``sequence_length`` characters (``unk_id``
-    when not in the vocabulary), then ``pad_id`` up to ``sequence_length``."""
+    ``tokenizer`` (``characters``, or ``words`` with the ``pattern`` that finds them in
+    the ``lowercase`` text), the ``vocabulary`` (the token of each id), ``pad_id``,
+    ``unk_id`` and ``sequence_length``. Tokenise a text with the tokenizer's ``encode``,
+    or by hand: the id of each of its first ``sequence_length`` tokens (``unk_id`` when not
+    in the vocabulary), then ``pad_id`` up to ``sequence_length``."""
+    if tokenizer not in TOKENIZERS:
+        raise ConfigError("tokenizer", f"one of {', '.join(TOKENIZERS)}", tokenizer)
+    how: dict[str, Any] = {"tokenizer": "characters"}
+    if tokenizer == "word":
+        how = {"tokenizer": "words", "lowercase": True, "pattern": WORD_PATTERN}
     return {
-        "tokenizer": "characters",
+        **how,
         "vocabulary": list(vocabulary),
         "pad_id": list(vocabulary).index(PAD),
         "unk_id": list(vocabulary).index(UNKNOWN),
@@ -141,12 +228,14 @@ def vocabulary_record(vocabulary: Sequence[str], length: int) -> dict[str, Any]:
     }
 
 
-def token_metadata(vocabulary: Sequence[str] | None, length: int) -> dict[str, str]:
+def token_metadata(
+    vocabulary: Sequence[str] | None, length: int, tokenizer: str = "char"
+) -> dict[str, str]:
     """:func:`vocabulary_record` as ONNX metadata (string values, keys prefixed
     ``hwnas.``; the vocabulary a JSON list). Empty for images (``vocabulary`` ``None``)."""
     if vocabulary is None:
         return {}
-    record = vocabulary_record(vocabulary, length)
+    record = vocabulary_record(vocabulary, length, tokenizer)
     return {
         f"hwnas.{key}": json.dumps(value, ensure_ascii=False) if key == "vocabulary" else str(value)
         for key, value in record.items()
@@ -160,15 +249,17 @@ def read_text(
     label_column: str = "label",
     length: int = DEFAULT_LENGTH,
     max_vocab: int = DEFAULT_VOCAB,
+    tokenizer: str = "char",
 ) -> RawData:
-    """Read a CSV or JSON-lines file of labelled texts as character token ids.
+    """Read a CSV or JSON-lines file of labelled texts as token ids.
 
     Args:
         path: A ``.csv`` (with a header row), ``.jsonl`` or ``.ndjson`` file.
         text_column: The column (CSV) or key (JSON) of the text.
         label_column: The column or key of the label.
-        length: Characters kept per text (the sequence length).
+        length: Tokens kept per text (the sequence length).
         max_vocab: Vocabulary size cap, padding and unknown included.
+        tokenizer: ``char`` or ``word`` (:data:`TOKENIZERS`).
 
     Returns:
         Raw data with int64 ids ``x`` ``(N, length)`` and the vocabulary.
@@ -197,7 +288,7 @@ def read_text(
             f"{path}: no records (expected a text dataset: a header row or JSON keys naming "
             f"the text {text_column!r} and the label {label_column!r}, then one record per text)"
         )
-    return tokenize(str(path), texts, labels, length, max_vocab)
+    return tokenize(str(path), texts, labels, length, max_vocab, tokenizer)
 
 
 def _read_csv(path: Path) -> list[tuple[int, dict[str, object]]]:
@@ -251,4 +342,5 @@ class TextReader(TextSource, PathReader):
             label_column=o.label_column,
             length=o.length,
             max_vocab=o.max_vocab,
+            tokenizer=o.tokenizer,
         )

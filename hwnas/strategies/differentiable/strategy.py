@@ -10,14 +10,23 @@ repaired (:mod:`.repair`); a target that cannot be met derives nothing. Those
 architectures are asked in turn, and an empty ask ends the search. So one run traces a
 front, and nothing asked breaks the latency ceiling.
 
-It reads ``Problem.context``: ``dataset`` (required: the run's
-:class:`~hwnas.data.Dataset`) and ``supernet`` (optional: a trained supernet of the space,
-its folder or a :class:`~hwnas.nn.supernet.TrainedSupernet`; copied, never changed).
+It reads ``Problem.context``: ``dataset`` (the run's :class:`~hwnas.data.Dataset`) and
+``supernet`` (optional: a trained supernet of the space, its folder or a
+:class:`~hwnas.nn.supernet.TrainedSupernet`; copied, never changed).
+
+Without a dataset (``hwnas bench`` on a table, where accuracies come from a lookup and
+there are no weights to share), ``relaxation: model`` (what ``auto`` picks there) relaxes
+against a learned error model instead of the supernet (:mod:`.model`): after ``initial``
+random architectures, every ask fits the model on the evaluated ones and relaxes once per
+requested architecture, each for a latency target drawn across the range (stratified in
+log space), so the asks spread along the front; a derived architecture that was asked
+before is replaced by a draw from the learned distribution (repaired likewise).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import math
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -54,6 +63,10 @@ class DifferentiableSearch(Strategy):
         latency_samples: Random architectures the latency term is fitted on (a fifth is
             held out to report its fit).
         threads: Torch CPU threads while training.
+        relaxation: ``supernet`` (the run's supernet), ``model`` (a learned error model,
+            for runs without a dataset) or ``auto`` (``supernet`` when the run has a
+            dataset).
+        initial: ``model`` only: random architectures evaluated before the first model.
     """
 
     name = "differentiable"
@@ -73,6 +86,8 @@ class DifferentiableSearch(Strategy):
         tau_min: PositiveFloat = 0.5,
         latency_samples: Annotated[int, Field(ge=20)] = 1000,
         threads: PositiveInt = 1,
+        relaxation: Literal["auto", "supernet", "model"] = "auto",
+        initial: Annotated[int, Field(ge=2)] = 10,
     ) -> None:
         if tau_min > tau_max:
             raise ConfigError("strategy.tau_min", f"a temperature <= tau_max ({tau_max})", tau_min)
@@ -88,6 +103,8 @@ class DifferentiableSearch(Strategy):
         self.tau_min = tau_min
         self.latency_samples = latency_samples
         self.threads = threads
+        self.relaxation = relaxation
+        self.initial = initial
 
     def _setup(self) -> None:
         problem = self.problem
@@ -103,10 +120,24 @@ class DifferentiableSearch(Strategy):
                     list(problem.objectives),
                 )
             self._latency_column = ("G", budgets[0])
-        if "dataset" not in problem.context:
+        mode = self.relaxation
+        if mode == "auto":
+            mode = "supernet" if "dataset" in problem.context else "model"
+        if mode == "supernet" and "dataset" not in problem.context:
             raise ConfigError(
-                "strategy", "a run with a dataset (Problem.context['dataset'])", "differentiable"
+                "strategy.relaxation",
+                "'model' for a run without a dataset (the supernet trains on one)",
+                self.relaxation,
             )
+        if mode == "model" and "error" not in problem.objectives:
+            raise ConfigError(
+                "objectives",
+                "error as an objective (relaxation 'model' learns it)",
+                list(problem.objectives),
+            )
+        self._mode = mode
+        self._evaluated: list[tuple[tuple[int, ...], float]] = []
+        self._asked: set[str] = set()
         self._queue: list[Arch] | None = None
         self._derived: list[dict[str, Any]] = []
         self._latency: LinearLatency | None = None
@@ -163,19 +194,114 @@ class DifferentiableSearch(Strategy):
 
     # -- ask / tell ---------------------------------------------------------------------
     def ask(self, n: int) -> list[Arch]:
+        if self._mode == "model":
+            out = self._ask_model(n)
+            self._asked.update(str(a) for a in out)
+            return out
         if self._queue is None:
             self._queue = self._derive()
         out, self._queue = self._queue[:n], self._queue[n:]
         return out
 
-    def _derive(self) -> list[Arch]:
-        from hwnas.strategies.differentiable.relax import Settings, prepare_supernet, search_target
+    def _settings(self) -> Any:
+        from hwnas.strategies.differentiable.relax import Settings
 
-        space, context = self.problem.space, self.problem.context
-        settings = Settings(
+        return Settings(
             self.epochs, self.batch_size, self.lr, self.arch_lr, self.latency_weight,
             self.tau_max, self.tau_min, self.patience, self.threads,
         )  # fmt: skip
+
+    def _new_random(self, taken: list[Arch], draws: int = 100) -> Arch | None:
+        """A random architecture not asked before, not in ``taken`` and, by the full
+        predictor, within the latency ceiling and every cheap budget."""
+        space, names = self.problem.space, {str(a) for a in taken}
+        ceilings = [
+            b.bound for b in self.problem.budgets if b.metric == "latency_ms" and b.op == "<="
+        ]
+        violation = self._violations(min(ceilings) if ceilings else math.inf)
+        for _ in range(draws):
+            arch = space.sample(self.rng)
+            if str(arch) in self._asked or str(arch) in names:
+                continue
+            if violation([space.encode(arch)])[0] <= 0:
+                return arch
+        return None
+
+    def _ask_model(self, n: int) -> list[Arch]:
+        """``n`` architectures: random ones until ``initial`` were asked, then one
+        relaxation against the refitted error model per architecture (see the module
+        docstring)."""
+        from hwnas.strategies.differentiable.model import ErrorModel, relax_on_model
+
+        space = self.problem.space
+        out: list[Arch] = []
+        while len(out) < n and len(self._asked) + len(out) < self.initial:
+            arch = self._new_random(out)
+            if arch is None:
+                break
+            out.append(arch)
+        if out:
+            return out
+        if len(self._evaluated) < 2:  # the first ones failed or were skipped: more of them
+            while len(out) < n and (arch := self._new_random(out)) is not None:
+                out.append(arch)
+            return out
+        if self._latency is None:
+            self._latency = self._fit_latency()
+        low, high = self._target_range()
+        low = max(low, 1e-3 * high)
+        encodings = np.array([e for e, _ in self._evaluated])
+        errors = np.array([v for _, v in self._evaluated])
+        model = ErrorModel(space.n_choices, seed=int(self.rng.integers(2**31)))
+        model.fit(encodings, errors)
+        settings = self._settings()
+        for i in range(n):
+            share = (i + float(self.rng.random())) / n
+            target = math.exp(math.log(low) + (math.log(high) - math.log(low)) * share)
+            result = relax_on_model(
+                model, self._latency, target, settings, int(self.rng.integers(2**31))
+            )
+            arch, moves, drawn = self._derive_new(result, target, {str(a) for a in out})
+            self._derived.append(
+                {
+                    "target_ms": target,
+                    "epochs": result.epochs,
+                    "expected_ms": result.history[-1]["expected_ms"],
+                    "repair_moves": moves,
+                    "drawn": drawn,
+                    "arch": None if arch is None else str(arch),
+                    "encoding": None if arch is None else list(space.encode(arch)),
+                    "evaluated_before": len(self._evaluated),
+                }
+            )
+            if arch is not None:
+                out.append(arch)
+        return out
+
+    def _derive_new(
+        self, result: Any, target: float, taken: set[str], draws: int = 50
+    ) -> tuple[Arch | None, int, bool]:
+        """The repaired most likely architecture of ``result``, or, when that was asked
+        already, a repaired draw from the learned distribution; with ``drawn``."""
+        space, violation = self.problem.space, self._violations(target)
+        probs = [np.exp(lp) for lp in result.log_probs]
+        start: tuple[int, ...] = result.argmax
+        for attempt in range(draws + 1):
+            if attempt:
+                start = tuple(int(self.rng.choice(len(p), p=p / p.sum())) for p in probs)
+            repaired, moves = repair(start, result.log_probs, violation)
+            if repaired is None:
+                continue
+            arch = space.decode(repaired)
+            if str(arch) not in self._asked and str(arch) not in taken:
+                return arch, moves, attempt > 0
+        return None, 0, True
+
+    def _derive(self) -> list[Arch]:
+        from hwnas.strategies.differentiable.relax import prepare_supernet, search_target
+
+        space, context = self.problem.space, self.problem.context
+        settings = self._settings()
         self._latency = self._fit_latency()
         low, high = self._target_range()
         dataset = context["dataset"]
@@ -210,8 +336,12 @@ class DifferentiableSearch(Strategy):
     def _tell(
         self, archs: list[Arch], F: np.ndarray, G: np.ndarray, status: tuple[Status, ...]
     ) -> None:
-        for arch, s in zip(archs, status, strict=True):
+        column = self.problem.objectives.index("error") if self._mode == "model" else -1
+        for i, (arch, s) in enumerate(zip(archs, status, strict=True)):
             self._told[str(arch)] = s.value
+            self._asked.add(str(arch))
+            if column >= 0 and s is Status.EVALUATED and np.isfinite(F[i, column]):
+                self._evaluated.append((self.problem.space.encode(arch), float(F[i, column])))
 
     def state(self) -> dict[str, Any]:
         """Targets, derived architectures (with their predicted latency, repair moves and
