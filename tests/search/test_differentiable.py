@@ -252,3 +252,37 @@ def test_without_a_dataset_it_relaxes_against_a_learned_model_beyond_random() ->
     # Deterministic for a seed.
     again = _model_search(ceiling, seed=0)
     assert [c.arch for c in again] == [c.arch for c in _model_search(ceiling, seed=0)]
+
+
+def test_model_mode_resumes_after_a_kill_into_the_uninterrupted_search(tmp_path) -> None:
+    from tests.search.test_state_dict import Dying, Killed
+
+    space = NB201Space()
+    cheap = _cheap(space)
+
+    def run(store: RunStore, kill_at: int | None = None) -> None:
+        run_search(
+            space=space,
+            strategy=create_strategy("differentiable", initial=8, epochs=3),
+            executor=InlineExecutor(lambda: Dying(kill_at), retries=0),  # fails some too
+            cheap=cheap,
+            objectives=("error", "latency_ms"),
+            budgets=(),
+            store=store,
+            seed=3,
+            batch_size=5,
+            max_evaluations=30,
+        )
+
+    with RunStore(tmp_path / "straight.db") as store:
+        run(store)
+        straight = [c.arch for c in store.candidates()]
+    with RunStore(tmp_path / "killed.db") as store, pytest.raises(Killed):
+        run(store, kill_at=17)
+    with RunStore(tmp_path / "killed.db") as store:
+        before = [c.arch for c in store.candidates()]
+    assert 8 < len(before) < len(straight)
+    with RunStore(tmp_path / "killed.db") as store:
+        run(store)  # replayed: the strategy is deterministic given what it was told
+        after = [c.arch for c in store.candidates()]
+    assert after[: len(before)] == before and after == straight
