@@ -219,6 +219,29 @@ def _baseline(
     return row
 
 
+def _exported_networks(space: SearchSpace, manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """The hand-designed networks of ``space`` that are exported models of ``manifest``
+    (kept by export, trained with this very recipe and seed): their rows, the exported
+    model's figures and file, by name. Training and measuring them again would give the
+    same accuracy and a second draw of the latency noise."""
+    by_key = {str(space.network_key(space.parse(m["arch"]))): m for m in manifest["models"]}
+    rows = {}
+    for name, arch in space_baselines(space).items():
+        model = by_key.get(str(space.network_key(space.parse(arch))))
+        if model is None:
+            continue
+        rows[name] = {
+            "name": name,
+            "built_from": space.name,
+            "arch": arch,
+            **{key: model.get(key) for key in _FIELDS},
+            "file": model["file"],
+            "error": None,
+            "same_as_export": model["name"],
+        }
+    return rows
+
+
 def _vocab_size(dataset: Dataset) -> int | None:
     """The embedding size of a hand-made text network: the vocabulary's, but at least the
     text default (as the ``transformer`` space's), so that random ids measure (``None``
@@ -288,7 +311,9 @@ def run_baselines(
 
     The recipe and seed are those of the run's export (``export/manifest.json``), so the
     networks are trained exactly as the exported models were; before an export, the
-    config's export epochs and seed. Failed parts are recorded, never raised.
+    config's export epochs and seed. A network that export kept as one of its models
+    (``hand_designed``) is not trained again: its row is that model's (``same_as_export``).
+    Failed parts are recorded, never raised.
 
     Args:
         run_dir: A run folder (``runs/<id>``).
@@ -335,19 +360,27 @@ def run_baselines(
     for s in skipped:
         if say is not None:
             say(f"baseline {s['name']} not attempted: {s['reason']}")
-    rows = train_baselines(
+    space = run.components.space
+    exported = (
+        {}
+        if manifest is None or epochs is not None or seed != manifest["seed"]
+        else _exported_networks(space, manifest)
+    )
+    trained = train_baselines(
         dataset,
         recipe,
         out_dir / "baselines",
         seed=seed,
-        names=names,
-        space=run.components.space,
+        names=[n for n in names if n not in exported],
+        space=space,
         runtime=runtime,
         batch=config.device.batch if config.device is not None else 1,
         protocol=protocol,
         parts=parts,
         progress=progress,
     )
+    by_name = {row["name"]: row for row in trained} | exported
+    rows = [by_name[n] for n in names if n in by_name]
     data = {
         "run": str(run.path),
         "input_shape": list(dataset.input_shape),

@@ -186,6 +186,9 @@ class ExportSection(BaseModel):
     top_k: int | None = Field(default=None, ge=1)
     #: Candidates trained beyond top_k; the top_k best once trained are kept.
     spare: int = Field(default=0, ge=0)
+    #: With top_k: the space's hand-designed networks that the search evaluated and that
+    #: meet the budgets compete too (trained, kept when among the top_k best once trained).
+    hand_designed: bool = True
     epochs: int | None = Field(default=None, ge=1)
     variants: list[str] = ["fp32"]
     report_baselines: bool = True

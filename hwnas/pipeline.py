@@ -178,6 +178,7 @@ def run_pipeline(
             run.path,
             top_k=settings.top_k,
             spare=settings.spare if settings.top_k is not None else 0,
+            baselines=settings.hand_designed,
             epochs=settings.epochs,
             variants=("fp32", *[v for v in settings.variants if v != "fp32"]),
             progress=progress,

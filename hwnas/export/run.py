@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hwnas.baselines import space_baselines
 from hwnas.errors import BudgetsUnmetError, ConfigError, HwnasError
 from hwnas.export.manifest import load_calibration
 from hwnas.export.measure import measure_latency_ms, measure_onnx_ms, runtime_here
-from hwnas.export.selection import select_candidates, untrained_latency_ms
+from hwnas.export.selection import Selection, select_candidates, untrained_latency_ms
 from hwnas.export.variants import VARIANTS, choose_deploy, make_variant
 from hwnas.io import atomic_write_json
 from hwnas.parts import Parts
@@ -61,6 +62,9 @@ class ExportedModel:
     #: The file to deploy (``fp32``, ``fp16`` or ``int8``) and why.
     deploy: str = "fp32"
     deploy_reason: str = field(default="no variant made")
+    #: The hand-designed network this model is (a baseline of the space, chosen by the
+    #: search or competing for the exported set), else ``None``.
+    hand_designed: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict (the manifest entry)."""
@@ -86,6 +90,7 @@ class ExportedModel:
             "deploy_reason": self.deploy_reason,
             "deploy_file": self.files[self.deploy],
             "train_seconds": round(self.train_seconds, 2),
+            "hand_designed": self.hand_designed,
         }
 
 
@@ -105,6 +110,7 @@ def export_run(
     measure: bool = True,
     progress: bool = False,
     protocol: Mapping[str, Any] | None = None,
+    baselines: bool = False,
 ) -> dict[str, Any]:
     """Train, export, verify and re-measure the Pareto set of ``run_dir``.
 
@@ -131,6 +137,14 @@ def export_run(
         progress: Show progress on stderr.
         protocol: Keyword arguments of :func:`hwnas.profiling.protocol.measure` (the
             protocol's defaults otherwise).
+        baselines: With ``top_k``, the space's hand-designed networks that the search
+            evaluated and that meet the budgets (measured latency included) compete too:
+            trained like the spares, kept when they are among the ``top_k`` best once
+            trained (the manifest names them in ``hand_designed``). The search ranked them
+            on the same short estimates as everything else; trained in full, the
+            hand-designed network can be the better model of its region, and then it is
+            the one to deploy. Either way, a model that is a hand-designed network says so
+            (``hand_designed`` in the manifest).
 
     Returns:
         The manifest (also written to ``runs/<id>/export/manifest.json``).
@@ -159,6 +173,19 @@ def export_run(
     if measure and runtime is None:
         _warn(f"{why_not}; selecting on predicted latency")
 
+    measure_untrained = (
+        None
+        if runtime is None
+        else partial(
+            untrained_latency_ms,
+            runtime,
+            space,
+            shape=shape,
+            classes=dataset.num_classes,
+            batch=batch,
+            protocol=protocol,
+        )
+    )
     with run.store() as store:
         selection = select_candidates(
             store.candidates(),
@@ -167,19 +194,15 @@ def export_run(
             search_budgets=tuple(components.search_budgets),
             top_k=None if top_k is None else top_k + spare,
             key=lambda c: space.network_key(space.parse(c.arch)),  # one model per network
-            measure=None
-            if runtime is None
-            else partial(
-                untrained_latency_ms,
-                runtime,
-                space,
-                shape=shape,
-                classes=dataset.num_classes,
-                batch=batch,
-                protocol=protocol,
-            ),
+            measure=measure_untrained,
             reason=why_not,
         )
+        if baselines and top_k is not None:
+            _add_hand_designed(store.candidates(), selection, space, measure_untrained, components)
+        hand_designed = {
+            str(space.network_key(space.parse(arch))): name
+            for name, arch in space_baselines(space).items()
+        }
         device_fingerprint = store.get_meta("device_fingerprint")
     if not selection.chosen:
         raise HwnasError(f"{run.path}: the run has no feasible evaluated candidate to export")
@@ -206,6 +229,7 @@ def export_run(
             progress=progress,
         )
         model.selection_latency_ms = selection.measured_ms.get(candidate.arch)
+        model.hand_designed = hand_designed.get(str(space.network_key(space.parse(model.arch))))
         _add_variants(model, variants, out_dir, dataset, runtime, batch, protocol, parts)
         models.append(model)
     models, not_kept = _keep_best(models, components.objectives, top_k)
@@ -235,6 +259,7 @@ def export_run(
                 "val_accuracy": m.val_accuracy,
                 "measured_latency_ms": m.measured_latency_ms,
                 "feasible": m.feasible,
+                "hand_designed": m.hand_designed,
                 "reason": "a spare: others ranked better on validation accuracy and "
                 "measured latency once trained",
             }
@@ -379,6 +404,59 @@ def _add_variants(
     )
     for variant, ok in offered.items():
         model.variants[variant]["offered"] = ok
+
+
+def _add_hand_designed(
+    candidates: Sequence[Any],
+    selection: Selection,
+    space: Any,
+    measure: Any,
+    components: Any,
+) -> None:
+    """Append to ``selection.chosen`` the space's hand-designed networks that the search
+    evaluated, that meet the budgets (measured latency included, as for the others) and
+    that are not chosen already."""
+
+    def key(c: Any) -> str:
+        return str(space.network_key(space.parse(c.arch)))
+
+    names = {str(space.network_key(space.parse(a))): n for n, a in space_baselines(space).items()}
+    chosen = {key(c) for c, _ in selection.chosen}
+    pool = [c for c in candidates if key(c) in names and key(c) not in chosen]
+    if not pool:
+        return
+    extra = select_candidates(
+        pool,
+        objectives=tuple(components.objectives),
+        budgets=tuple(components.budgets),
+        search_budgets=tuple(components.search_budgets),
+        top_k=len(names),
+        key=key,
+        measure=measure,
+        reason=selection.reason,
+    )
+    # Over a latency ceiling once measured: not offered (the others' fallback does not
+    # apply to these extras).
+    kept = [c for c, _ in extra.chosen if c.arch not in extra.rejected]
+    rank = _search_ranks(candidates, components)
+    selection.chosen.extend((c, rank.get(c.arch, 0)) for c in kept)
+    selection.measured_ms.update(extra.measured_ms)
+
+
+def _search_ranks(candidates: Sequence[Any], components: Any) -> dict[str, int]:
+    """Non-domination rank of each feasible evaluated candidate among all of them."""
+    from hwnas.pareto import candidate_values, nondominated_ranks, violation
+
+    done = [c for c in candidates if c.status == "done"]
+    if not done:
+        return {}
+    objectives = tuple(components.objectives)
+    _, G = candidate_values(done, objectives, tuple(components.search_budgets))
+    feasible = [c for c, v in zip(done, violation(G), strict=True) if v <= 0]
+    if not feasible:
+        return {}
+    F, _ = candidate_values(feasible, objectives, ())
+    return {c.arch: int(r) for c, r in zip(feasible, nondominated_ranks(F), strict=True)}
 
 
 def _keep_best(

@@ -1,0 +1,62 @@
+"""The space's hand-designed networks compete for the exported set, and a baseline that
+export kept is reported with that model's own figures (not trained and timed twice)."""
+
+from __future__ import annotations
+
+import pytest
+
+from hwnas.baselines import run_baselines
+from hwnas.export import export_run
+from hwnas.runs import search
+from hwnas.spaces import create_space
+
+from .test_export_selection import small_digits
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("hand")
+    config = {
+        "name": "hand",
+        "seed": 0,
+        "space": {"name": "convnet"},
+        "data": {"name": small_digits(root)},
+        "objectives": ["error", "macs"],
+        "budgets": [],
+        # The three hand-designed networks are asked first and evaluated.
+        "strategy": {"name": "surrogate-ehvi", "initial": 4, "include_baselines": True},
+        "evaluator": {"name": "standalone", "recipe": {"epochs": 1}},
+        "termination": {"evaluations": 6},
+        "batch_size": 3,
+    }
+    return search(config, runs_dir=root, run_id="r").path
+
+
+def test_hand_designed_networks_compete_and_a_kept_one_is_not_trained_twice(run_dir) -> None:
+    space = create_space("convnet")
+    names = dict(space.baselines())
+    key = {str(space.network_key(space.parse(a))): n for n, a in names.items()}
+    plain = export_run(run_dir, top_k=2, epochs=1, measure=False)
+    chosen = {key.get(str(space.network_key(space.parse(m["arch"])))) for m in plain["models"]}
+    assert len(chosen - {None}) < 3  # the search's choice leaves some of them out
+    manifest = export_run(run_dir, top_k=2, epochs=1, measure=False, baselines=True)
+    trained = manifest["models"] + manifest["not_kept"]
+    # All three trained (those the search chose not twice), each named as what it is.
+    for m in trained:
+        assert m["hand_designed"] == key.get(str(space.network_key(space.parse(m["arch"]))))
+    assert {m["hand_designed"] for m in trained} - {None} == set(names)
+    assert len(manifest["models"]) == 2
+    assert len(trained) == 2 + len(set(names) - chosen)
+
+    data = run_baselines(run_dir, measure=False)
+    rows = {row["name"]: row for row in data["baselines"]}
+    assert set(rows) == set(names)
+    kept = [m for m in manifest["models"] if m["hand_designed"]]
+    assert kept  # here a hand-designed network is among the two best once trained
+    for m in kept:
+        row = rows[m["hand_designed"]]  # the exported model's own figures and file
+        assert row["same_as_export"] == m["name"] and row["file"] == m["file"]
+        assert row["test_accuracy"] == m["test_accuracy"]
+    for name, row in rows.items():
+        if "same_as_export" not in row:
+            assert row["error"] is None and row["file"].startswith("baselines/")
