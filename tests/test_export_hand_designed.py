@@ -57,6 +57,6 @@ def test_hand_designed_networks_compete_and_a_kept_one_is_not_trained_twice(run_
         row = rows[m["hand_designed"]]  # the exported model's own figures and file
         assert row["same_as_export"] == m["name"] and row["file"] == m["file"]
         assert row["test_accuracy"] == m["test_accuracy"]
-    for name, row in rows.items():
+    for row in rows.values():
         if "same_as_export" not in row:
             assert row["error"] is None and row["file"].startswith("baselines/")
