@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hwnas.baselines import space_baselines
 from hwnas.errors import BudgetsUnmetError, ConfigError, HwnasError
 from hwnas.export.manifest import load_calibration
 from hwnas.export.measure import measure_latency_ms, measure_onnx_ms, runtime_here
@@ -201,7 +200,7 @@ def export_run(
             _add_hand_designed(store.candidates(), selection, space, measure_untrained, components)
         hand_designed = {
             str(space.network_key(space.parse(arch))): name
-            for name, arch in space_baselines(space).items()
+            for name, arch in space.baselines().items()
         }
         device_fingerprint = store.get_meta("device_fingerprint")
     if not selection.chosen:
@@ -420,7 +419,7 @@ def _add_hand_designed(
     def key(c: Any) -> str:
         return str(space.network_key(space.parse(c.arch)))
 
-    names = {str(space.network_key(space.parse(a))): n for n, a in space_baselines(space).items()}
+    names = {str(space.network_key(space.parse(a))): n for n, a in space.baselines().items()}
     chosen = {key(c) for c, _ in selection.chosen}
     pool = [c for c in candidates if key(c) in names and key(c) not in chosen]
     if not pool:
