@@ -70,6 +70,8 @@ def calibration_text(calibration: dict[str, Any] | None) -> str:
     action = calibration.get("action")
     if after:
         text += f"; {_pct(after.get('within_10pct'))} within ±10 % after ({action})"
+    elif action == "scale":
+        text += "; predictions scaled by the median ratio"
     elif action and action != "none":
         text += f"; action: {action}"
     else:

@@ -207,6 +207,19 @@ def test_a_predictor_3x_off_is_detected_and_rescaled(fitted, tmp_path) -> None:
     assert np.allclose(result.corrected.predict(archs), fitted.predict(archs), rtol=0.05)
 
 
+def test_a_passing_check_with_a_clear_median_bias_scales_the_predictions(fitted, tmp_path) -> None:
+    # 6 % slow: within the 10 % tolerance, but a bias, not noise (the fake device has none).
+    result = run_check(scaled(fitted, 1.06), tmp_path / "a")
+    assert result.passed and result.action == "scale" and result.after is None
+    assert result.to_dict()["before"]["ratio"] == pytest.approx(1 / 1.06, rel=0.01)
+    archs = reference_archs(fitted, 6, seed=9)
+    assert np.allclose(result.corrected.predict(archs), fitted.predict(archs), rtol=0.01)
+    assert "scaled" in result.reason
+    # 2 % off is left alone, and so is any bias with policy check.
+    assert run_check(scaled(fitted, 1.02), tmp_path / "b").action == "none"
+    assert run_check(scaled(fitted, 1.06), tmp_path / "c", policy="check").corrected is None
+
+
 def test_a_fresh_check_spoilt_by_chance_gets_a_second_round_not_a_re_profile(tmp_path) -> None:
     # Fitted and checked on the burst CPU (same device as far as fingerprints go).
     predictor = scaled(fit_here(tmp_path / "fit", n=20), 3.0)
