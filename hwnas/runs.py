@@ -117,6 +117,7 @@ class _Components:
         self.config = config
         self.space = create_space(config.space.name, **config.space.options())
         self.dataset = config.data.load()
+        check_text_data(config, self.dataset)
         self.run_dir = run_dir
         self.budgets = config.parsed_budgets()
         self.predictor = self._predictor()
@@ -285,10 +286,10 @@ def _new_run_id(config: SearchConfig) -> str:
     return f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def check_text_data(config: SearchConfig) -> Any:
+def check_text_data(config: SearchConfig, dataset: Any = None) -> Any:
     """Text data needs a space that reads token ids with room for the whole vocabulary:
-    checked before anything is profiled or trained. Returns the text dataset, or ``None``
-    (images are not loaded here).
+    checked before anything is profiled or trained. Returns the text dataset (``dataset``
+    when given, else loaded here), or ``None`` (images are not loaded here).
 
     Raises:
         ConfigError: The space reads no token ids (it has no ``vocab_size``), or the
@@ -307,7 +308,7 @@ def check_text_data(config: SearchConfig) -> Any:
             "a space that reads token ids (such as transformer) for text data",
             config.space.name,
         )
-    dataset = config.data.load()
+    dataset = config.data.load() if dataset is None else dataset
     vocabulary = dataset.vocabulary or ()
     if len(vocabulary) > int(vocab_size):
         raise ConfigError(
@@ -363,7 +364,6 @@ def search(
         config = load_config(config)
     elif isinstance(config, dict):
         config = validate_config(config)
-    check_text_data(config)
     run_id = run_id or _new_run_id(config)
     if not run_id or "/" in run_id or run_id.startswith("."):
         raise ConfigError("run_id", "a folder name", run_id)

@@ -198,10 +198,7 @@ def export_run(
         )
         if baselines and top_k is not None:
             _add_hand_designed(store.candidates(), selection, space, measure_untrained, components)
-        hand_designed = {
-            str(space.network_key(space.parse(arch))): name
-            for name, arch in space.baselines().items()
-        }
+        hand_designed = _hand_designed_by_key(space)
         device_fingerprint = store.get_meta("device_fingerprint")
     if not selection.chosen:
         raise HwnasError(f"{run.path}: the run has no feasible evaluated candidate to export")
@@ -405,6 +402,11 @@ def _add_variants(
         model.variants[variant]["offered"] = ok
 
 
+def _hand_designed_by_key(space: Any) -> dict[str, str]:
+    """The name of each of the space's hand-designed networks, by network key."""
+    return {str(space.network_key(space.parse(a))): n for n, a in space.baselines().items()}
+
+
 def _add_hand_designed(
     candidates: Sequence[Any],
     selection: Selection,
@@ -419,7 +421,7 @@ def _add_hand_designed(
     def key(c: Any) -> str:
         return str(space.network_key(space.parse(c.arch)))
 
-    names = {str(space.network_key(space.parse(a))): n for n, a in space.baselines().items()}
+    names = _hand_designed_by_key(space)
     chosen = {key(c) for c, _ in selection.chosen}
     pool = [c for c in candidates if key(c) in names and key(c) not in chosen]
     if not pool:

@@ -94,7 +94,6 @@ class CalibrationResult:
     profile: str | None = None
     used: str | None = None
     seconds: float = 0.0
-    seed: int = 0
     attempts: list[dict[str, Any]] = field(default_factory=list)
     corrected: BasePredictor | None = field(default=None, repr=False, compare=False)
 
@@ -304,14 +303,7 @@ def calibrate(
         predictor.check_space(space)
     batch = predictor.batch_ if batch is None else check_int("batch", batch, 1)
     result = CalibrationResult(
-        False,
-        "",
-        runtime.name,
-        predictor.device_id_,
-        predictor_path,
-        points,
-        tolerance=tolerance,
-        seed=seed,
+        False, "", runtime.name, predictor.device_id_, predictor_path, points, tolerance=tolerance
     )
     if policy == "off":
         result.reason = "device.calibration is off"
@@ -365,7 +357,7 @@ def calibrate(
             result.seconds = time.perf_counter() - start
             return result
         if policy == "rescale" and tolerance.ranks_agree(before):
-            if _rescale(result, predictor, reference, measured, folder, max_ms, say):
+            if _rescale(result, predictor, reference, measured, folder, max_ms, seed, say):
                 result.seconds = time.perf_counter() - start
                 return result
         elif policy == "rescale":
@@ -420,6 +412,7 @@ def _rescale(
     measured: Callable[[list[Arch], Path], Points],
     folder: Path,
     max_ms: float | None,
+    seed: int,
     say: Callable[[str], None],
 ) -> bool:
     """Fit a correction on the reference points and check it on fresh ones; when that
@@ -430,7 +423,6 @@ def _rescale(
 
     assert result.before is not None
     tolerance, points = result.tolerance, result.points
-    seed = int(result.seed)
     # Fitted on the points inside the range that matters (when there are enough): a
     # predictor off by 3x put the checked range 3x off too.
     fit_archs, fit_ms = [], []
