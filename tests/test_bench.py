@@ -196,3 +196,36 @@ def test_optuna_baseline_uses_true_latency_and_counts_distinct_queries() -> None
     )
     run = result.devices["pixel3_ms"].runs[0]
     assert len(run.queries) == len(set(run.queries)) == 30
+
+
+def test_a_label_runs_its_strategy_with_its_options() -> None:
+    options = {"again": {"strategy": "random"}, "nsga2+gp": {"strategy": "nsga2", "population": 8}}
+    config = BenchConfig().updated(strategies="random,again", strategy_options=options)
+    assert config.base_strategy("again") == ("random", {})
+    assert config.base_strategy("nsga2+gp") == ("nsga2", {"population": 8})
+    assert config.base_strategy("random") == ("random", {})
+    result = run_bench(config, device_columns=["pixel3_ms"], seeds=[3], queries=[20])
+    plain, labelled = result.devices["pixel3_ms"].runs
+    assert (plain.strategy, labelled.strategy) == ("random", "again")
+    assert plain.queries == labelled.queries  # same strategy, same seed
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"strategies": "mine"}, "strategies"),
+        ({"strategies": "mine", "strategy_options": {"mine": {"population": 3}}}, "strategies"),
+        (
+            {"strategies": "random", "strategy_options": {"mine": {"strategy": "nope"}}},
+            "strategy_options.mine.strategy",
+        ),
+        (
+            {"strategies": "mine", "strategy_options": {"mine": {"strategy": 3}}},
+            "strategy_options.mine.strategy",
+        ),
+    ],
+)
+def test_an_unknown_name_or_label_is_a_config_error(changes, field: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        BenchConfig().updated(**changes)
+    assert error.value.field == field

@@ -23,18 +23,33 @@ from pydantic import (
     ValidatorFunctionWrapHandler,
     WrapValidator,
     field_validator,
+    model_validator,
 )
 
 from hwnas.bench.baselines import EXTERNAL_BASELINES
 from hwnas.config import config_error, read_yaml
 from hwnas.errors import ConfigError
 
-__all__ = ["DEFAULT_STRATEGIES", "MAX_PROFILE_ARCHS", "BenchConfig", "load_bench_config"]
+__all__ = [
+    "DEFAULT_STRATEGIES",
+    "MAX_PROFILE_ARCHS",
+    "STRATEGY_KEY",
+    "BenchConfig",
+    "load_bench_config",
+]
 
 #: The most architectures a latency predictor of the bench may be fitted on.
 MAX_PROFILE_ARCHS = 300
+#: The key of ``strategy_options`` that makes a name a label for a configured strategy.
+STRATEGY_KEY = "strategy"
 #: Strategies compared by default (hwnas strategies and external baselines).
 DEFAULT_STRATEGIES = ("surrogate-ehvi", "nsga2", "evolution", "random", "optuna-nsga2")
+
+
+def _known_names() -> list[str]:
+    from hwnas.strategies import list_strategies
+
+    return sorted(set(list_strategies()) | set(EXTERNAL_BASELINES))
 
 
 def _expects(expected: str) -> WrapValidator:
@@ -178,16 +193,42 @@ class BenchConfig(BaseModel):
 
     @field_validator("strategies")
     @classmethod
-    def _known_strategies(cls, names: tuple[str, ...]) -> tuple[str, ...]:
-        from hwnas.strategies import list_strategies
-
-        known = sorted(set(list_strategies()) | set(EXTERNAL_BASELINES))
-        unknown = [name for name in names if name not in known]
-        if unknown:
-            raise ValueError(f"names from {', '.join(known)} (not {unknown[0]})")
+    def _distinct_strategies(cls, names: tuple[str, ...]) -> tuple[str, ...]:
         if len(set(names)) != len(names):
             raise ValueError("distinct names")
         return names
+
+    @model_validator(mode="after")
+    def _known_strategies(self) -> BenchConfig:
+        """Each name is a strategy, a baseline, or a label whose ``strategy_options`` name
+        the strategy it configures (``nsga2+gp: {strategy: nsga2, predictor: gp}``)."""
+        known = _known_names()
+        for name in self.strategies:
+            if name in known:
+                continue
+            base = self.strategy_options.get(name, {}).get(STRATEGY_KEY)
+            if base is None:
+                raise ConfigError(
+                    "strategies",
+                    f"names from {', '.join(known)}, or a label with a "
+                    f"'{STRATEGY_KEY}:' entry in strategy_options naming one of them",
+                    name,
+                )
+        for label, options in self.strategy_options.items():
+            base = options.get(STRATEGY_KEY)
+            if base is not None and (not isinstance(base, str) or base not in known):
+                raise ConfigError(
+                    f"strategy_options.{label}.{STRATEGY_KEY}",
+                    f"a strategy from {', '.join(known)}",
+                    base,
+                )
+        return self
+
+    def base_strategy(self, name: str) -> tuple[str, dict[str, Any]]:
+        """The strategy (or baseline) a name of :attr:`strategies` runs and its options:
+        a label's ``strategy`` entry, else the name itself."""
+        options = dict(self.strategy_options.get(name, {}))
+        return str(options.pop(STRATEGY_KEY, name)), options
 
     @field_validator("queries")
     @classmethod
@@ -234,6 +275,9 @@ class BenchConfig(BaseModel):
         try:
             return type(self).model_validate({**self.model_dump(), **changes})
         except ValidationError as error:
+            cause = error.errors()[0].get("ctx", {}).get("error")
+            if isinstance(cause, ConfigError):  # raised by a validator with its own field
+                raise cause from None
             raise config_error(error) from None
 
     def to_dict(self) -> dict[str, Any]:

@@ -70,8 +70,9 @@ def run_bench(
     for column in cfg.device_columns:
         _column(table, column, "device_columns")
     for name in cfg.strategies:
-        if name in EXTERNAL_BASELINES:
-            EXTERNAL_BASELINES[name].check()
+        base, _ = cfg.base_strategy(name)
+        if base in EXTERNAL_BASELINES:
+            EXTERNAL_BASELINES[base].check()
     devices = {
         column: _bench_device(cfg, space, table, column, progress) for column in cfg.device_columns
     }
@@ -107,9 +108,10 @@ def _bench_device(
         predictor = None
         for name in cfg.strategies:
             t0 = time.perf_counter()
-            if name in EXTERNAL_BASELINES:
-                queried = EXTERNAL_BASELINES[name].run(
-                    space, truth, seed, max(cfg.queries), cfg.strategy_options.get(name, {})
+            base, options = cfg.base_strategy(name)
+            if base in EXTERNAL_BASELINES:
+                queried = EXTERNAL_BASELINES[base].run(
+                    space, truth, seed, max(cfg.queries), options
                 )
             else:
                 if predictor is None:
@@ -190,9 +192,9 @@ def _run_hwnas(
     from hwnas.store import RunStore
     from hwnas.strategies import create_strategy
 
-    options = dict(cfg.strategy_options.get(name, {}))
+    base, options = cfg.base_strategy(name)
     try:
-        strategy = create_strategy(name, **options)
+        strategy = create_strategy(base, **options)
     except TypeError as error:
         raise ConfigError(
             f"strategy_options.{name}", "options of that strategy", str(error)

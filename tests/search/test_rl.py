@@ -87,6 +87,39 @@ def test_the_controller_learns_a_separable_reward_far_beyond_random(options) -> 
     assert means["rl"] > max(0.4, 2 * means["random"])
 
 
+def test_model_based_updates_learn_in_fewer_queries() -> None:
+    """``imagined`` updates against an error model fitted on the evaluated architectures
+    move the policy between tells: the third to fifth asks already concentrate."""
+    share = {}
+    for imagined in (0, 10):
+        strategy = create_strategy("rl", imagined=imagined)
+        strategy.setup(Problem(SPACE, ("error",)), seed=0)
+        asked = steps(strategy, 5)
+        share[imagined] = np.mean([share_of_choice(a) for archs in asked[2:] for a in archs])
+    assert share[10] > max(0.5, share[0] + 0.15)
+    with pytest.raises(ConfigError, match=r"strategy\.imagined"):
+        create_strategy("rl", imagined=5).setup(
+            Problem(SPACE, ("latency_ms",), cheap=cheap_with_ceiling(np.inf)), seed=0
+        )
+
+
+def test_pareto_targets_reach_down_to_the_cheapest_architecture() -> None:
+    """The cheapest architecture (cost 1: every decision at choice 0) is far below random
+    ones (1 + a sum of six draws from 0-4); the lowest target reaches it, so that the
+    front's cheap end is asked for."""
+
+    def cheap(archs: Sequence[Arch]) -> tuple[np.ndarray, np.ndarray]:
+        return np.c_[np.full(len(archs), np.nan), 1.0 + fake_latency(archs)], np.empty(
+            (len(archs), 0)
+        )
+
+    strategy = create_strategy("rl")
+    strategy.setup(Problem(SPACE, ("error", "latency_ms"), cheap=cheap), seed=0)
+    lo, hi = np.exp(strategy._range)
+    assert lo == pytest.approx(1.0)
+    assert 18 < hi <= 25
+
+
 @pytest.mark.parametrize("reward", ["auto", "mnas-soft", "mnas-hard", "tunas", "accuracy"])
 def test_no_asked_candidate_breaks_the_cheap_ceiling(reward: str) -> None:
     strategy = create_strategy("rl", reward=reward)

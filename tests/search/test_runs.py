@@ -105,8 +105,10 @@ search({config!r}, runs_dir={runs!r}, run_id="killed")
         # PoND batches from the 17th evaluation on: before and after the kill.
         {"name": "surrogate-ehvi", "initial": 8, "pond_after": 16, "pond": 0.5},
         {"name": "rl"},  # its controller and baseline come back from the stored state
+        # The GP and the inner population come back from the stored state.
+        {"name": "nsga2", "population": 8, "predictor": "gp", "inner_generations": 4},
     ],
-    ids=["nsga2", "surrogate-ehvi", "rl"],
+    ids=["nsga2", "surrogate-ehvi", "rl", "nsga2+gp"],
 )
 def test_kill_minus_9_then_resume_loses_nothing_and_matches(tmp_path, strategy) -> None:
     root = str(Path(__file__).resolve().parents[2])

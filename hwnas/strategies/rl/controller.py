@@ -39,8 +39,11 @@ class Controller(nn.Module):
         mask = torch.tensor([[j >= c for j in range(width)] for c in self.n_choices])
         self.register_buffer("invalid", mask, persistent=False)
 
-    def sample(self, t: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """One encoding per entry of ``t`` (n x decisions, integers)."""
+    def sample(
+        self, t: np.ndarray, rng: np.random.Generator, temperature: float = 1.0
+    ) -> np.ndarray:
+        """One encoding per entry of ``t`` (n x decisions, integers); a ``temperature``
+        above 1 flattens every decision's distribution (``softmax(logits / temperature)``)."""
         raise NotImplementedError  # pragma: no cover (every controller overrides it)
 
     def log_prob_entropy(
@@ -81,9 +84,12 @@ class LogitsController(Controller):
         logits = self.bias + t[:, None, None] * self.slope
         return torch.log_softmax(self._masked(logits), dim=-1)
 
-    def sample(self, t: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def sample(
+        self, t: np.ndarray, rng: np.random.Generator, temperature: float = 1.0
+    ) -> np.ndarray:
         with torch.no_grad():
-            probs = self._log_probs(torch.as_tensor(t, dtype=torch.float32)).double().exp()
+            log_probs = self._log_probs(torch.as_tensor(t, dtype=torch.float32)).double()
+            probs = torch.softmax(log_probs / temperature, dim=-1)
         return _draw(probs.numpy(), rng)
 
     def log_prob_entropy(
@@ -141,9 +147,12 @@ class LSTMController(Controller):
             torch.stack(entropies, 1).sum(1),
         )
 
-    def sample(self, t: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def sample(
+        self, t: np.ndarray, rng: np.random.Generator, temperature: float = 1.0
+    ) -> np.ndarray:
         def choose(d: int, log_probs: torch.Tensor) -> torch.Tensor:
-            return torch.as_tensor(_draw(log_probs.double().exp().numpy(), rng))
+            probs = torch.softmax(log_probs.double() / temperature, dim=-1)
+            return torch.as_tensor(_draw(probs.numpy(), rng))
 
         with torch.no_grad():
             picks, _, _ = self._unroll(torch.as_tensor(t, dtype=torch.float32), choose)

@@ -20,6 +20,14 @@ measurement of the reward.
 
 One update per ``tell``: REINFORCE with a moving-average baseline, an entropy bonus and Adam
 (``loss = -mean((r - b) log p) - entropy_weight * mean(H)``).
+
+With ``imagined > 0`` (model-based REINFORCE, as AlphaX rolls out against a learned
+predictor): after each ``tell`` that leaves at least ``_MIN_MODEL_POINTS`` evaluated
+architectures, a small MLP error model (:class:`~hwnas.strategies.differentiable.model.
+ErrorModel`) is fitted on them, and the controller takes ``imagined`` further updates on
+fresh policy samples scored with the model's accuracy (the told accuracy for an architecture
+already evaluated, the penalty for one over a cheap budget). These cost no query: 300 queries
+are only 30 real updates, and the model lets the policy move between them.
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import Field
 
-from hwnas.errors import ConfigError, HwnasError
+from hwnas.errors import ArchError, ConfigError, HwnasError
 from hwnas.spaces.base import Arch
 from hwnas.strategies.base import Status, Strategy, checked_options, register_strategy
 from hwnas.strategies.rl.rewards import PARETO_BASE, Reward, reward_value
@@ -43,6 +51,18 @@ _COSTS = ("latency_ms", "macs", "params")
 _LEARNING_RATES = {"logits": 0.2, "lstm": 0.01}
 #: Random architectures whose cheap cost sets the target range of the ``pareto`` reward.
 _RANGE_SAMPLES = 256
+#: Temperatures of the policy tried, in order, to fill an ask the settled policy cannot
+#: (then uniform random architectures).
+_FILL_TEMPERATURES = (2.0, 4.0)
+#: Evaluated architectures needed before the error model of ``imagined`` updates is fitted.
+_MIN_MODEL_POINTS = 20
+#: Imagined updates per tell by default (NB201 seeds 0-9, Pixel 3 / 1080 Ti regret at 300
+#: queries: 0.81 / 2.85 % without, 0.73 / 2.42 % with 5, 0.63 / 2.31 % with 10, 0.77 / 2.80 %
+#: with 20; with the cheapest-architecture target range 0.99 / 2.77 % without, 0.77 / 1.94 %
+#: with 10).
+_IMAGINED = 10
+#: Policy samples per imagined update.
+_IMAGINED_SAMPLES = 64
 
 
 @register_strategy("rl")
@@ -73,6 +93,9 @@ class ReinforceSearch(Strategy):
         warm_start: Path of a JSON file holding the ``state_dict`` of an earlier ``rl`` run
             with the same controller on the same space: its controller parameters are the
             starting point (its optimiser, baseline, history and generator are not used).
+        imagined: Updates per ``tell`` on samples scored by an error model fitted on the
+            evaluated architectures (model-based REINFORCE; 0: none). Needs ``error`` as an
+            objective. Default: ``_IMAGINED`` when ``error`` is an objective, else 0.
     """
 
     name = "rl"
@@ -89,6 +112,7 @@ class ReinforceSearch(Strategy):
         hidden: Annotated[int, Field(ge=1)] = 64,
         max_draws: Annotated[int, Field(ge=1)] = 50,
         warm_start: str | None = None,
+        imagined: Annotated[int, Field(ge=0)] | None = None,
     ) -> None:
         self.controller = controller
         self.reward = reward
@@ -99,6 +123,7 @@ class ReinforceSearch(Strategy):
         self.hidden = hidden
         self.max_draws = max_draws
         self.warm_start = warm_start
+        self.imagined = imagined
 
     # -- set-up ----------------------------------------------------------------------------
     def _setup(self) -> None:
@@ -110,6 +135,15 @@ class ReinforceSearch(Strategy):
         self._error = problem.objectives.index("error") if "error" in problem.objectives else None
         self._cost = self._cost_source()
         self._kind = self._resolve_reward()
+        if self.imagined and self._error is None:
+            raise ConfigError(
+                "strategy.imagined", "0 for a problem without an error objective", self.imagined
+            )
+        self._imagined = (
+            self.imagined
+            if self.imagined is not None
+            else (_IMAGINED if self._error is not None else 0)
+        )
         self._range = self._target_range() if self._kind == "pareto" else None
         generator = torch.Generator().manual_seed(self.seed)
         self._policy = (
@@ -128,6 +162,10 @@ class ReinforceSearch(Strategy):
         self._pending: dict[Arch, tuple[list[int], float, bool]] = {}
         # free samples (known rewards) for the next update: (encoding, t, accuracy, cost)
         self._buffer: list[tuple[list[int], float, float, float]] = []
+        # evaluated architectures' accuracies (the error model's training set)
+        self._measured: dict[Arch, float] = {}
+        # cheap costs and feasibility of architectures scored by the error model
+        self._cheap_cache: dict[Arch, tuple[bool, float]] = {}
         self.updates = 0
         self.queries = 0
 
@@ -169,8 +207,12 @@ class ReinforceSearch(Strategy):
         return self.target if self.target is not None else self._budget_bound()
 
     def _target_range(self) -> tuple[float, float]:
-        """Log-range of the ``pareto`` targets: the cost of random architectures (1st to
-        99th percentile), capped by the cost's budget."""
+        """Log-range of the ``pareto`` targets: from the cheapest architecture found (the
+        cheapest of random ones, or the one taking each decision's choice of least mean
+        cost among them) to the 99th percentile of random architectures' cost, capped by
+        the cost's budget. The front's cheap end lies below random architectures' (on the
+        NB201 1080 Ti column the cheapest front member is 3.6 ms, the 1st percentile of
+        random ones 4.7 ms); a target there is the only reward that asks for it."""
         if self.problem.cheap is None:
             raise ConfigError("strategy.reward", "a problem with cheap metrics for 'pareto'", None)
         rng = np.random.default_rng([self.seed, 1])
@@ -181,9 +223,31 @@ class ReinforceSearch(Strategy):
         hi = float(np.quantile(costs, 0.99))
         bound = self._budget_bound()
         hi = min(hi, bound) if bound is not None else hi
-        lo = float(np.quantile(costs, 0.01))
+        lo = float(min(np.nanmin(costs), self._greedy_cheapest(sample, costs)))
         lo = min(max(lo, 1e-3 * hi), 0.5 * hi)
         return float(np.log(lo)), float(np.log(hi))
+
+    def _greedy_cheapest(self, sample: list[Arch], costs: np.ndarray) -> float:
+        """The cost of the architecture taking, per decision, the choice whose sampled
+        architectures cost least on average (``inf`` when it cannot be built)."""
+        space = self.problem.space
+        encodings = np.array([space.encode(a) for a in sample])
+        choice = []
+        for d, n in enumerate(space.n_choices):
+            means = [
+                float(np.nanmean(costs[encodings[:, d] == c]))
+                if np.any(encodings[:, d] == c)
+                else np.inf
+                for c in range(n)
+            ]
+            choice.append(int(np.argmin(means)))
+        try:
+            arch = space.decode(choice)
+        except ArchError:
+            return float("inf")
+        F, G = self.problem.cheap([arch])  # type: ignore[misc]
+        cost = float(self._costs_of(F, G)[0])
+        return cost if np.isfinite(cost) else float("inf")
 
     def _load_parameters(self, path: str) -> None:
         try:
@@ -219,9 +283,36 @@ class ReinforceSearch(Strategy):
                 ):
                     out.append(arch)
                     self._pending[arch] = ([int(v) for v in x], float(ti), True)
+        for temperature in _FILL_TEMPERATURES:
+            if len(out) < n:
+                out += self._tempered_fill(n - len(out), temperature, out)
         if len(out) < n:
             out += self._random_fill(n - len(out))
         self.queries += len(out)
+        return out
+
+    def _tempered_fill(self, k: int, temperature: float, asked: list[Arch]) -> list[Arch]:
+        """Up to ``k`` new feasible architectures drawn from the policy flattened by
+        ``temperature``: near the settled policy's choices, unlike uniform random ones.
+        Told but not used in the gradient (not drawn from the policy itself)."""
+        space = self.problem.space
+        out: list[Arch] = []
+        for _ in range(self.max_draws):
+            t = self._draw_t(4 * k)
+            X = self._policy.sample(t, self.rng, temperature)
+            archs = [space.decode([int(v) for v in x]) for x in X]
+            fresh = [
+                a
+                for a in dict.fromkeys(archs)
+                if a not in self._known and a not in self._pending and a not in asked
+            ]
+            feasible = self._screen(fresh)
+            for arch in fresh:
+                if feasible[arch] and len(out) < k and arch not in out:
+                    out.append(arch)
+                    self._pending[arch] = (list(space.encode(arch)), 0.0, False)
+            if len(out) == k:
+                break
         return out
 
     def _draw_t(self, m: int) -> np.ndarray:
@@ -276,11 +367,59 @@ class ReinforceSearch(Strategy):
                 Status.FAILED: None,
             }[s]
             self._known[arch] = (value, float(cost))
+            if s is Status.EVALUATED and self._error is not None:
+                self._measured[arch] = float(acc)
             encoding, t, on_policy = self._pending.pop(arch, ([], 0.0, False))
             if on_policy and value is not None:
                 batch.append((encoding, t, value, float(cost)))
         if batch:
             self._update(batch)
+        if self._imagined and len(self._measured) >= _MIN_MODEL_POINTS:
+            self._imagine()
+
+    def _imagine(self) -> None:
+        """``imagined`` updates on policy samples scored by an error model fitted on the
+        evaluated architectures (see the module docstring)."""
+        from hwnas.strategies.differentiable.model import ErrorModel
+
+        space = self.problem.space
+        archs = list(self._measured)
+        encodings = np.array([space.encode(a) for a in archs])
+        errors = 1.0 - np.array([self._measured[a] for a in archs])
+        model = ErrorModel(space.n_choices, seed=int(self.rng.integers(2**31)))
+        model.fit(encodings, errors)
+        for _ in range(self._imagined):
+            t = self._draw_t(_IMAGINED_SAMPLES)
+            X = self._policy.sample(t, self.rng)
+            drawn = [space.decode([int(v) for v in x]) for x in X]
+            self._cheap_costs([a for a in dict.fromkeys(drawn) if a not in self._known])
+            predicted = np.clip(1.0 - model.predict(X), 0.0, 1.0)
+            batch = []
+            for x, ti, arch, guess in zip(X, t, drawn, predicted, strict=True):
+                known = self._known.get(arch)
+                if known is not None:
+                    if known[0] is None:  # failed: no measurement of the reward
+                        continue
+                    accuracy, cost = known[0], known[1]
+                else:
+                    feasible, cost = self._cheap_cache[arch]
+                    accuracy = float(guess) if feasible else 0.0
+                batch.append(([int(v) for v in x], float(ti), accuracy, float(cost)))
+            if batch:
+                self._update(batch)
+
+    def _cheap_costs(self, archs: list[Arch]) -> None:
+        """Feasibility and cost of ``archs`` into the cache (one cheap call for the new)."""
+        new = [a for a in archs if a not in self._cheap_cache]
+        if not new:
+            return
+        if self.problem.cheap is None:
+            self._cheap_cache.update(dict.fromkeys(new, (True, float("nan"))))
+            return
+        F, G = self.problem.cheap(new)
+        for arch, g, cost in zip(new, G, self._costs_of(F, G), strict=True):
+            feasible = bool(np.all(np.nan_to_num(g, nan=-np.inf) <= 0))
+            self._cheap_cache[arch] = (feasible, float(cost))
 
     def _costs_of(self, F: np.ndarray, G: np.ndarray) -> np.ndarray:
         """The reward's cost per row (``nan`` without one)."""
@@ -341,6 +480,7 @@ class ReinforceSearch(Strategy):
             "known": [[str(a), acc, finite_or_none(c)] for a, (acc, c) in self._known.items()],
             "pending": [[str(a), enc, t, on] for a, (enc, t, on) in self._pending.items()],
             "buffer": [[enc, t, acc, finite_or_none(c)] for enc, t, acc, c in self._buffer],
+            "measured": [[str(a), acc] for a, acc in self._measured.items()],
             "updates": self.updates,
             "queries": self.queries,
         }
@@ -371,6 +511,8 @@ class ReinforceSearch(Strategy):
         self._known = {parse(a): (acc, none_to_nan(c)) for a, acc, c in state["known"]}
         self._pending = {parse(a): (enc, t, on) for a, enc, t, on in state["pending"]}
         self._buffer = [(enc, t, acc, none_to_nan(c)) for enc, t, acc, c in state["buffer"]]
+        self._measured = {parse(a): float(acc) for a, acc in state.get("measured", [])}
+        self._cheap_cache = {}
         self.updates = int(state["updates"])
         self.queries = int(state["queries"])
 
