@@ -277,6 +277,10 @@ def _ranks(values: list[float]) -> list[float]:
     return [float(v + 1) for v in order]
 
 
+def _header(strategies: list[str]) -> list[str]:
+    return ["| column | " + " | ".join(strategies) + " |", "|---|" + "---:|" * len(strategies)]
+
+
 def _markdown(summary: dict[str, Any], name: str) -> str:
     strategies, columns = summary["strategies"], summary["complete_columns"]
     cell, seeds = summary["cells"], summary["seeds"]
@@ -293,12 +297,13 @@ def _markdown(summary: dict[str, Any], name: str) -> str:
         f"{len(columns)} of {len(summary['columns'])} columns complete. Every search is a "
         f"line of `{name}.jsonl` (regret, recall, seconds, queried table rows). Machine: "
         f"{summary['machine']}, {summary['cpus']} CPUs, hwnas {summary['hwnas']}, "
-        f"Python {summary['python']}.",
+        f"Python {summary['python']}. Regenerate with `OMP_NUM_THREADS=1 python "
+        "benchmarks/nb201_all.py` (two searches at a time; 90 min on this project's 2-core "
+        "VM, session 7); `seconds` below are per search on one thread.",
         "",
         "## Regret % at 300 queries (mean over seeds; lowest in bold)",
         "",
-        "| column | " + " | ".join(strategies) + " |",
-        "|---|" + "---:|" * len(strategies),
+        *_header(strategies),
     ]
     for c in columns:
         values = [100 * _at300(cell[c][s], "regret_mean") for s in strategies]
@@ -320,8 +325,7 @@ def _markdown(summary: dict[str, Any], name: str) -> str:
         "",
         "## Recall % at 300 queries (mean over seeds)",
         "",
-        "| column | " + " | ".join(strategies) + " |",
-        "|---|" + "---:|" * len(strategies),
+        *_header(strategies),
     ]
     for c in columns:
         lines.append(

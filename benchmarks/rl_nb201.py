@@ -196,7 +196,8 @@ def _markdown(
         f"median of the column means; per column, rl's regret is {ratios[0]:.1f}x and "
         f"{ratios[1]:.1f}x Optuna's on the two main columns ({len(main_result.config.seeds)} "
         f"seeds), and the other columns have only {len(other_result.config.seeds)} seeds "
-        "each, so read this as parity at best, not a win.",
+        "each, so read this as parity at best, not a win. The verdict that counts comes "
+        "from 10 seeds on every column: `nb201_all.md` (`benchmarks/nb201_all.py`).",
         "",
         "## (b) Single objective, CIFAR-10, 300 queries",
         "",
