@@ -286,3 +286,54 @@ def test_model_mode_resumes_after_a_kill_into_the_uninterrupted_search(tmp_path)
         run(store)  # replayed: the strategy is deterministic given what it was told
         after = [c.arch for c in store.candidates()]
     assert after[: len(before)] == before and after == straight
+
+
+def test_supernet_mode_resumes_after_a_kill_into_the_uninterrupted_search(digits, tmp_path) -> None:
+    """Killed after its first evaluation, the resumed search derives the same architectures
+    again (the relaxation is deterministic for the seed) and asks only the rest."""
+    from tests.search.test_state_dict import Killed
+
+    cheap = _cheap(TINY)
+    low, high = (r["latency_ms"] for r in cheap([TINY.smallest(), TINY.largest()]))
+    ceiling = low + 0.6 * (high - low)
+
+    class DyingSupernet(SupernetEvaluator):
+        calls = 0
+
+        def evaluate(self, arch: Any) -> Any:
+            type(self).calls += 1
+            if type(self).calls == 2:
+                raise Killed
+            return super().evaluate(arch)
+
+    options = {"targets": 3, "epochs": 1, "warmup_epochs": 0, "batch_size": 128}
+    options["latency_samples"] = 200
+
+    def run(path: Any, evaluator: type) -> list[Any]:
+        supernet = build_supernet(TINY, SHAPE, CLASSES, seed=0)
+        with RunStore(path) as store:
+            run_search(
+                space=TINY,
+                strategy=create_strategy("differentiable", **options),
+                executor=InlineExecutor(
+                    lambda: evaluator(supernet, digits, calib_batches=1), retries=0
+                ),
+                cheap=cheap,
+                objectives=("error", "latency_ms"),
+                budgets=(parse_budget(f"latency_ms <= {ceiling}"),),
+                store=store,
+                seed=0,
+                batch_size=1,
+                max_evaluations=10,
+                context={"dataset": digits, "supernet": supernet},
+            )
+            return [(c.arch, c.status) for c in store.candidates()]
+
+    straight = run(tmp_path / "straight.db", SupernetEvaluator)
+    with pytest.raises(Killed):
+        run(tmp_path / "killed.db", DyingSupernet)
+    with RunStore(tmp_path / "killed.db") as store:
+        before = [(c.arch, c.status) for c in store.candidates() if c.status == "done"]
+    assert 0 < len(before) < len(straight)
+    after = run(tmp_path / "killed.db", SupernetEvaluator)
+    assert after[: len(before)] == before and after == straight
