@@ -298,7 +298,7 @@ def _markdown(summary: dict[str, Any], name: str) -> str:
         f"line of `{name}.jsonl` (regret, recall, seconds, queried table rows). Machine: "
         f"{summary['machine']}, {summary['cpus']} CPUs, hwnas {summary['hwnas']}, "
         f"Python {summary['python']}. Regenerate with `OMP_NUM_THREADS=1 python "
-        "benchmarks/nb201_all.py` (two searches at a time; 90 min on this project's 2-core "
+        "benchmarks/nb201_all.py` (two searches at a time; about 80 min on this project's 2-core "
         "VM, session 7); `seconds` below are per search on one thread.",
         "",
         "## Regret % at 300 queries (mean over seeds; lowest in bold)",

@@ -122,7 +122,14 @@ def test_repair_meets_the_bound_even_next_to_the_smallest_arch() -> None:
     assert found is None  # nothing helps: no architecture, never an infeasible one
 
 
-def _search(digits: Any, store_path: Any, ceiling: float, **options: Any) -> tuple[Any, Any]:
+def _search(
+    digits: Any,
+    store_path: Any,
+    ceiling: float,
+    evaluator: type = SupernetEvaluator,
+    batch_size: int = 2,
+    **options: Any,
+) -> tuple[Any, Any]:
     space = TINY
     supernet = build_supernet(space, SHAPE, CLASSES, seed=0)
     strategy = create_strategy(
@@ -134,13 +141,13 @@ def _search(digits: Any, store_path: Any, ceiling: float, **options: Any) -> tup
         result = run_search(
             space=space,
             strategy=strategy,
-            executor=InlineExecutor(lambda: SupernetEvaluator(supernet, digits, calib_batches=1)),
+            executor=InlineExecutor(lambda: evaluator(supernet, digits, calib_batches=1)),
             cheap=_cheap(space),
             objectives=("error", "latency_ms"),
             budgets=(parse_budget(f"latency_ms <= {ceiling}"),),
             store=store,
             seed=0,
-            batch_size=2,
+            batch_size=batch_size,
             max_evaluations=10,
             context={"dataset": digits, "supernet": supernet},
         )
@@ -306,28 +313,9 @@ def test_supernet_mode_resumes_after_a_kill_into_the_uninterrupted_search(digits
                 raise Killed
             return super().evaluate(arch)
 
-    options = {"targets": 3, "epochs": 1, "warmup_epochs": 0, "batch_size": 128}
-    options["latency_samples"] = 200
-
     def run(path: Any, evaluator: type) -> list[Any]:
-        supernet = build_supernet(TINY, SHAPE, CLASSES, seed=0)
-        with RunStore(path) as store:
-            run_search(
-                space=TINY,
-                strategy=create_strategy("differentiable", **options),
-                executor=InlineExecutor(
-                    lambda: evaluator(supernet, digits, calib_batches=1), retries=0
-                ),
-                cheap=cheap,
-                objectives=("error", "latency_ms"),
-                budgets=(parse_budget(f"latency_ms <= {ceiling}"),),
-                store=store,
-                seed=0,
-                batch_size=1,
-                max_evaluations=10,
-                context={"dataset": digits, "supernet": supernet},
-            )
-            return [(c.arch, c.status) for c in store.candidates()]
+        _, (_, candidates) = _search(digits, path, ceiling, evaluator, batch_size=1)
+        return [(c.arch, c.status) for c in candidates]
 
     straight = run(tmp_path / "straight.db", SupernetEvaluator)
     with pytest.raises(Killed):

@@ -32,7 +32,9 @@ are only 30 real updates, and the model lets the policy move between them.
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -164,7 +166,7 @@ class ReinforceSearch(Strategy):
         self._buffer: list[tuple[list[int], float, float, float]] = []
         # evaluated architectures' accuracies (the error model's training set)
         self._measured: dict[Arch, float] = {}
-        # cheap costs and feasibility of architectures scored by the error model
+        # cheap feasibility and cost of every architecture screened or scored
         self._cheap_cache: dict[Arch, tuple[bool, float]] = {}
         self.updates = 0
         self.queries = 0
@@ -285,30 +287,37 @@ class ReinforceSearch(Strategy):
                     self._pending[arch] = ([int(v) for v in x], float(ti), True)
         for temperature in _FILL_TEMPERATURES:
             if len(out) < n:
-                out += self._tempered_fill(n - len(out), temperature, out)
+                out += self._fill(
+                    n - len(out), functools.partial(self._tempered, temperature), self.max_draws
+                )
         if len(out) < n:
-            out += self._random_fill(n - len(out))
+            out += self._fill(
+                n - len(out), lambda m: [space.sample(self.rng) for _ in range(m)], 100
+            )
         self.queries += len(out)
         return out
 
-    def _tempered_fill(self, k: int, temperature: float, asked: list[Arch]) -> list[Arch]:
-        """Up to ``k`` new feasible architectures drawn from the policy flattened by
-        ``temperature``: near the settled policy's choices, unlike uniform random ones.
-        Told but not used in the gradient (not drawn from the policy itself)."""
+    def _tempered(self, temperature: float, m: int) -> list[Arch]:
+        """``m`` architectures drawn from the policy flattened by ``temperature``: near the
+        settled policy's choices, unlike uniform random ones."""
+        X = self._policy.sample(self._draw_t(m), self.rng, temperature)
+        return [self.problem.space.decode([int(v) for v in x]) for x in X]
+
+    def _fill(self, k: int, draw: Callable[[int], list[Arch]], rounds: int) -> list[Arch]:
+        """Up to ``k`` new architectures from ``draw`` (``4 k`` per round, at most
+        ``rounds`` rounds) that meet the cheap budgets; told but not used in the gradient
+        (not drawn from the policy itself)."""
         space = self.problem.space
         out: list[Arch] = []
-        for _ in range(self.max_draws):
-            t = self._draw_t(4 * k)
-            X = self._policy.sample(t, self.rng, temperature)
-            archs = [space.decode([int(v) for v in x]) for x in X]
+        for _ in range(rounds):
             fresh = [
                 a
-                for a in dict.fromkeys(archs)
-                if a not in self._known and a not in self._pending and a not in asked
+                for a in dict.fromkeys(draw(4 * k))
+                if a not in self._known and a not in self._pending and a not in out
             ]
-            feasible = self._screen(fresh)
+            ok = self._screen(fresh)
             for arch in fresh:
-                if feasible[arch] and len(out) < k and arch not in out:
+                if ok[arch] and len(out) < k:
                     out.append(arch)
                     self._pending[arch] = (list(space.encode(arch)), 0.0, False)
             if len(out) == k:
@@ -323,33 +332,13 @@ class ReinforceSearch(Strategy):
     def _screen(self, archs: list[Arch]) -> dict[Arch, bool]:
         """Which of ``archs`` meet every cheap budget; those that do not are remembered
         with the penalty accuracy 0 (and their reward enters the next update)."""
-        if not archs or self.problem.cheap is None:
-            return dict.fromkeys(archs, True)
-        F, G = self.problem.cheap(archs)
-        costs = self._costs_of(F, G)
+        self._cheap_costs(archs)
         ok = {}
-        for arch, g, cost in zip(archs, G, costs, strict=True):
-            ok[arch] = bool(np.all(np.nan_to_num(g, nan=-np.inf) <= 0))
+        for arch in archs:
+            ok[arch], cost = self._cheap_cache[arch]
             if not ok[arch]:
-                self._known[arch] = (0.0, float(cost))
+                self._known[arch] = (0.0, cost)
         return ok
-
-    def _random_fill(self, k: int) -> list[Arch]:
-        """Up to ``k`` uniformly random new architectures that meet the cheap budgets."""
-        space = self.problem.space
-        out: list[Arch] = []
-        for _ in range(100):
-            batch = [space.sample(self.rng) for _ in range(4 * k)]
-            fresh = [a for a in dict.fromkeys(batch) if a not in self._known]
-            fresh = [a for a in fresh if a not in self._pending and a not in out]
-            ok = self._screen(fresh)
-            for arch in fresh:
-                if ok[arch] and len(out) < k:
-                    out.append(arch)
-                    self._pending[arch] = (list(space.encode(arch)), 0.0, False)
-            if len(out) == k:
-                break
-        return out
 
     # -- tell ------------------------------------------------------------------------------
     def _tell(
@@ -409,7 +398,8 @@ class ReinforceSearch(Strategy):
                 self._update(batch)
 
     def _cheap_costs(self, archs: list[Arch]) -> None:
-        """Feasibility and cost of ``archs`` into the cache (one cheap call for the new)."""
+        """Feasibility and cost of ``archs`` into the cache (one cheap call for the new;
+        without cheap metrics everything is feasible at an unknown cost)."""
         new = [a for a in archs if a not in self._cheap_cache]
         if not new:
             return
