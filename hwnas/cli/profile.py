@@ -41,6 +41,13 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="sample and weights seed (default 0)")
     p.add_argument("--max-seconds", type=float, default=None, help="time cap per architecture")
     p.add_argument(
+        "--anchor",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="drift correction against an anchor model timed in between (default auto: on "
+        "for the CPU runtimes; see docs/profiling.md)",
+    )
+    p.add_argument(
         "--lut",
         action="store_true",
         help="also (or, without -n / --archs, only) measure the per-block lookup table: every "
@@ -90,7 +97,7 @@ def _cmd_profile(args: argparse.Namespace) -> None:
     runtime = runtime_with_threads(
         args.runtime, args.threads, **parse_runtime_options(args.runtime_option)
     )
-    protocol = None
+    protocol: dict[str, Any] = {"anchor": args.anchor}
     if args.max_seconds is not None:
         from hwnas.profiling.protocol import DEFAULT_MIN_SECONDS
 
@@ -98,7 +105,7 @@ def _cmd_profile(args: argparse.Namespace) -> None:
             raise ConfigError("--max-seconds", "a positive number of seconds", args.max_seconds)
         # A cap below the protocol's minimum timed duration shortens that minimum too.
         min_seconds = min(DEFAULT_MIN_SECONDS, args.max_seconds / 2)
-        protocol = {"max_seconds": args.max_seconds, "min_seconds": min_seconds}
+        protocol.update(max_seconds=args.max_seconds, min_seconds=min_seconds)
     info: dict[str, Any] = {"space": space.name, "runtime": runtime.name}
     lines = []
     common: dict[str, Any] = {

@@ -78,6 +78,7 @@ def measure_onnx_ms(
     ONNX files as they are (a PyTorch runtime)."""
     if runtime is None or not hasattr(runtime, "prepare_onnx"):
         return None
-    from hwnas.profiling.protocol import measure
+    from hwnas.profiling.protocol import measure_prepared
 
-    return float(measure(runtime.prepare_onnx(path, shape, batch), **protocol).median_ms)
+    run_once = runtime.prepare_onnx(path, shape, batch)
+    return float(measure_prepared(runtime, run_once, batch, **protocol).median_ms)

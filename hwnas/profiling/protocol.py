@@ -30,6 +30,11 @@ One latency figure is measured as follows, by :func:`measure`:
    *outliers* (preemption, interrupts); they are counted (``n_outliers``) and left out of
    the mean, the standard deviation (population, ``ddof=0``) and the 90th percentile
    (linear interpolation). ``min_ms`` is over all samples.
+6. **Drift correction** (:mod:`hwnas.profiling.drift`, on the CPU runtimes by default): a
+   fixed anchor model is timed for as many calls after each window, and the samples are
+   scaled by the anchor's typical latency in this process over its median during this
+   measurement (``drift``, 1.0 when off), so that the machine's drift from minute to minute
+   does not enter the figures; the stopping rule compares the corrected medians.
 
 Latencies measured under different device fingerprints
 (:func:`hwnas.profiling.fingerprint.device_fingerprint`: hardware, library versions,
@@ -55,6 +60,7 @@ from hwnas.validate import check_int
 if TYPE_CHECKING:
     from torch import nn
 
+    from hwnas.profiling.drift import SpeedReference
     from hwnas.profiling.runtimes import Runtime
 
 #: Defaults of :func:`measure` (see the module docstring).
@@ -83,6 +89,7 @@ class LatencyStats:
         n: Number of timed samples (warm-up excluded).
         n_outliers: Samples above ``Q3 + 3 * IQR``.
         stable: Whether the median had converged (within ``rel_tol``) when repeats stopped.
+        drift: The drift correction the samples were scaled by (1.0: none).
     """
 
     median_ms: float
@@ -93,15 +100,17 @@ class LatencyStats:
     n: int
     n_outliers: int
     stable: bool
+    drift: float = 1.0
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as a JSON-serialisable dict."""
         return asdict(self)
 
     @classmethod
-    def from_samples(cls, samples: Any, *, stable: bool) -> LatencyStats:
-        """The statistics of ``samples`` (milliseconds), outliers handled as documented."""
-        values = np.asarray(samples, dtype=np.float64)
+    def from_samples(cls, samples: Any, *, stable: bool, drift: float = 1.0) -> LatencyStats:
+        """The statistics of ``samples`` (milliseconds) scaled by ``drift``, outliers
+        handled as documented."""
+        values = np.asarray(samples, dtype=np.float64) * drift
         if values.ndim != 1 or values.size == 0:
             raise HwnasError("latency statistics need at least one sample")
         q1, q3 = np.percentile(values, [25, 75])
@@ -115,6 +124,7 @@ class LatencyStats:
             n=int(values.size),
             n_outliers=int(values.size - kept.size),
             stable=bool(stable),
+            drift=float(drift),
         )
 
 
@@ -152,12 +162,24 @@ def _moved(new: float, old: float) -> float:
     return abs(new - old) / abs(old)
 
 
-def _median_stable(samples: list[float], window_start: int, rel_tol: float) -> bool:
-    """Whether the median moved by less than ``rel_tol`` over the window from ``window_start``."""
+def _median_stable(
+    samples: list[float],
+    window_start: int,
+    rel_tol: float,
+    anchor: list[float] | None = None,
+    anchor_start: int = 0,
+) -> bool:
+    """Whether the median moved by less than ``rel_tol`` over the window from
+    ``window_start``; with ``anchor`` samples, the median relative to theirs (whose window
+    starts at ``anchor_start``)."""
     if window_start <= 0:
         return False
     before = float(np.median(samples[:window_start]))
-    return _moved(float(np.median(samples)), before) < rel_tol
+    after = float(np.median(samples))
+    if anchor:
+        before /= float(np.median(anchor[:anchor_start] or anchor))
+        after /= float(np.median(anchor))
+    return _moved(after, before) < rel_tol
 
 
 def measure(
@@ -171,6 +193,7 @@ def measure(
     rel_tol: float = DEFAULT_REL_TOL,
     window: int = DEFAULT_WINDOW,
     clock: Callable[[], float] = time.perf_counter,
+    reference: SpeedReference | None = None,
 ) -> LatencyStats:
     """Measure the latency of ``run_once`` by the protocol of this module's docstring.
 
@@ -187,6 +210,8 @@ def measure(
             stable.
         window: Samples per window; the stopping rule is checked after each window.
         clock: A clock in seconds for the time budget (injectable for tests).
+        reference: Drift correction (:mod:`hwnas.profiling.drift`): the anchor is timed
+            for as many calls after each window; ``None``: no correction.
 
     Returns:
         The :class:`LatencyStats` of the timed samples.
@@ -219,28 +244,36 @@ def measure(
             if clock() >= deadline:
                 break
         samples: list[float] = []
+        anchor: list[float] = []
         started = clock()
         now = started
         while True:
             out_of_time = False
-            window_start = len(samples)
+            window_start, anchor_start = len(samples), len(anchor)
             for _ in range(min(window, max_repeats - window_start)):
                 samples.append(_sample(run_once))
                 now = clock()
                 if now >= deadline:
                     out_of_time = True
                     break
+            if reference is not None:
+                anchor += reference.sample(len(samples) - window_start)
+                now = clock()
             done = len(samples) >= max_repeats or out_of_time
             # The median check only runs once it can stop the loop, so that its cost does
             # not slow down (or cool the caches of) the calls in between.
             if done or (len(samples) >= min_repeats and now - started >= min_seconds):
-                stable = _median_stable(samples, window_start, rel_tol)
+                stable = _median_stable(samples, window_start, rel_tol, anchor, anchor_start)
                 if stable or done:
                     break
     finally:
         if gc_was_enabled:
             gc.enable()
-    return LatencyStats.from_samples(samples, stable=stable)
+    drift = 1.0
+    if reference is not None:
+        reference.add(anchor)
+        drift = reference.level_ms / float(np.median(anchor))
+    return LatencyStats.from_samples(samples, stable=stable, drift=drift)
 
 
 def measure_model(
@@ -249,6 +282,7 @@ def measure_model(
     input_shape: tuple[int, int, int],
     batch: int = 1,
     workdir: str | Path | None = None,
+    anchor: object = "auto",
     **protocol_kwargs: Any,
 ) -> LatencyStats:
     """Prepare ``model`` on ``runtime`` and :func:`measure` it.
@@ -259,11 +293,27 @@ def measure_model(
         input_shape: ``(C, H, W)`` of one input sample.
         batch: The batch size.
         workdir: A folder for the runtime's files; a temporary one when ``None``.
+        anchor: Drift correction: ``auto`` (the runtime's default), ``on`` or ``off``
+            (:mod:`hwnas.profiling.drift`).
         protocol_kwargs: Keyword arguments of :func:`measure`.
     """
     if workdir is None:
         with tempfile.TemporaryDirectory(prefix="hwnas-profile-") as tmp:
-            run_once = runtime.prepare(model, input_shape, batch, Path(tmp))
-            return measure(run_once, **protocol_kwargs)
+            return measure_model(runtime, model, input_shape, batch, tmp, anchor, **protocol_kwargs)
     run_once = runtime.prepare(model, input_shape, batch, Path(workdir))
-    return measure(run_once, **protocol_kwargs)
+    return measure_prepared(runtime, run_once, batch, anchor, **protocol_kwargs)
+
+
+def measure_prepared(
+    runtime: Runtime,
+    run_once: Callable[[], float],
+    batch: int,
+    anchor: object = "auto",
+    **protocol_kwargs: Any,
+) -> LatencyStats:
+    """:func:`measure` ``run_once`` (prepared on ``runtime`` for ``batch``), drift-corrected
+    per ``anchor`` (see :func:`measure_model`)."""
+    from hwnas.profiling.drift import reference_for
+
+    reference = reference_for(runtime, batch, anchor)
+    return measure(run_once, reference=reference, **protocol_kwargs)

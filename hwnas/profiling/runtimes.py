@@ -63,6 +63,10 @@ class Runtime(abc.ABC):
     name: ClassVar[str] = ""
     #: ``"cpu"`` or ``"gpu"``: the kind of device the runtime computes on.
     device_kind: ClassVar[str] = "cpu"
+    #: Whether measurements are drift-corrected against an anchor model by default
+    #: (:mod:`hwnas.profiling.drift`): the CPU runtimes of this module, whose machines
+    #: drift; a GPU runtime has its own warm-up and clocks to settle.
+    anchored: ClassVar[bool] = False
 
     @abc.abstractmethod
     def available(self) -> tuple[bool, str]:
@@ -323,6 +327,8 @@ class _OnnxRuntime(Runtime):
 class OnnxRuntimeCPU(_OnnxRuntime):
     """onnxruntime on ``CPUExecutionProvider``."""
 
+    anchored = True
+
     provider = "CPUExecutionProvider"
     install_hint = "install onnxruntime"
 
@@ -358,6 +364,8 @@ class OnnxRuntimeTensorRT(_OnnxRuntime):
 @register_runtime("torch-cpu")
 class TorchCPU(Runtime):
     """Eager PyTorch on the CPU with ``threads`` intra-op threads."""
+
+    anchored = True
 
     def __init__(self, threads: int = 1) -> None:
         self.threads = _check_threads(threads)

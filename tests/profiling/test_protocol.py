@@ -90,6 +90,7 @@ def test_from_samples_fence_is_q3_plus_3_iqr() -> None:
         "n": 10,
         "n_outliers": stats.n_outliers,
         "stable": True,
+        "drift": 1.0,
     }
 
 

@@ -1,0 +1,105 @@
+"""Drift correction: measurements against an anchor model timed in between."""
+
+from __future__ import annotations
+
+import pytest
+
+from hwnas.errors import ConfigError
+from hwnas.profiling import create_runtime
+from hwnas.profiling.drift import SpeedReference, anchor_model, speed_reference, wants_anchor
+from hwnas.profiling.protocol import measure, measure_model
+from hwnas.profiling.runtimes import RUNTIMES
+
+
+class Machine:
+    """A fake machine whose speed factor the test sets; every call takes ``base * speed``
+    ms and advances a fake clock by as much."""
+
+    def __init__(self) -> None:
+        self.speed = 1.0
+        self.now = 0.0
+        self.calls = 0
+
+    def clock(self) -> float:
+        return self.now
+
+    def runner(self, base_ms: float, ramp: float = 0.0):
+        def run_once() -> float:
+            self.calls += 1
+            self.speed *= 1.0 + ramp
+            ms = base_ms * self.speed
+            self.now += ms / 1000.0
+            return ms
+
+        return run_once
+
+
+FAST = {"warmup": 0, "min_repeats": 20, "min_seconds": 0.0, "max_seconds": 60.0}
+
+
+def test_reference_is_seeded_and_pools_medians() -> None:
+    machine = Machine()
+    reference = SpeedReference(machine.runner(0.5), seed_seconds=0.01, clock=machine.clock)
+    assert reference.level_ms == pytest.approx(0.5)
+    assert machine.calls >= 20  # at least one seeding window
+    reference.add([1.0, 1.0, 1.0])
+    reference.add([2.0])
+    assert reference.level_ms == pytest.approx(1.0)  # median of 0.5, 1.0, 2.0
+    reference.add([])
+    assert len(reference.medians) == 3
+
+
+def test_a_slower_moment_is_corrected_to_the_process_speed() -> None:
+    machine = Machine()
+    reference = SpeedReference(machine.runner(0.5), seed_seconds=0.01, clock=machine.clock)
+    target = machine.runner(1.0)
+    machine.speed = 2.0  # the machine is twice as slow now
+    raw = measure(target, clock=machine.clock, **FAST)
+    corrected = measure(target, clock=machine.clock, reference=reference, **FAST)
+    assert raw.median_ms == pytest.approx(2.0)
+    # The level pools the seed (0.5) and this measurement's anchor (1.0): 0.75.
+    assert corrected.drift == pytest.approx(0.75)
+    assert corrected.median_ms == pytest.approx(1.5)
+    machine.speed = 2.0
+    again = measure(target, clock=machine.clock, reference=reference, **FAST)
+    assert again.median_ms == pytest.approx(2.0)  # the level is now 1.0: the process's speed
+    assert raw.drift == 1.0
+
+
+def test_the_stopping_rule_reads_the_corrected_median() -> None:
+    # A machine slowing by 0.2 % a call: the raw median keeps moving, the ratio does not.
+    settings = {**FAST, "rel_tol": 0.01, "max_repeats": 2000}
+    machine = Machine()
+    raw = measure(machine.runner(1.0, ramp=0.002), clock=machine.clock, **settings)
+    machine = Machine()
+    reference = SpeedReference(machine.runner(0.5), seed_seconds=0.01, clock=machine.clock)
+    corrected = measure(
+        machine.runner(1.0, ramp=0.002), clock=machine.clock, reference=reference, **settings
+    )
+    assert not raw.stable or raw.n > corrected.n
+    assert corrected.stable and corrected.n == 20
+
+
+def test_which_runtimes_are_anchored() -> None:
+    assert wants_anchor(create_runtime("onnxruntime-cpu", check=False))
+    assert wants_anchor(create_runtime("torch-cpu", check=False))
+    assert not wants_anchor(create_runtime("torch-cuda", check=False))
+    assert wants_anchor(create_runtime("torch-cuda", check=False), "on")
+    assert not wants_anchor(create_runtime("onnxruntime-cpu", check=False), "off")
+    with pytest.raises(ConfigError, match="anchor"):
+        wants_anchor(create_runtime("onnxruntime-cpu", check=False), "sometimes")
+    assert "onnxruntime-cpu" in RUNTIMES
+
+
+def test_real_measurements_record_the_correction() -> None:
+    runtime = create_runtime("onnxruntime-cpu", threads=1)
+    model = anchor_model()
+    protocol = {"warmup": 2, "min_repeats": 20, "min_seconds": 0.05, "max_seconds": 1.0}
+    on = measure_model(runtime, model, (3, 16, 16), 1, **protocol)
+    off = measure_model(runtime, model, (3, 16, 16), 1, anchor="off", **protocol)
+    assert on.drift > 0 and on.drift != 1.0
+    assert off.drift == 1.0
+    # One reference per runtime settings and batch, kept for the process.
+    assert speed_reference(runtime, 1) is speed_reference(runtime, 1)
+    assert speed_reference(runtime, 1) is not speed_reference(runtime, 2)
+    assert len(speed_reference(runtime, 1).medians) >= 2
