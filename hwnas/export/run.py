@@ -327,13 +327,15 @@ def _export_one(
     if measured is not None:
         metrics["latency_ms"] = measured
     broken = [str(b) for b in components.budgets if not b.met(metric_value(metrics, b.metric))]
+    # Latencies to six significant digits (a 0.007 ms model keeps them; fixed decimals
+    # would not).
     metadata = {
         "hwnas.space": space.name,
         "hwnas.arch": str(arch),
         "hwnas.val_accuracy": f"{result.val_accuracy:.6f}",
         "hwnas.test_accuracy": f"{result.test_accuracy:.6f}",
-        "hwnas.predicted_latency_ms": "" if predicted is None else f"{predicted:.6f}",
-        "hwnas.measured_latency_ms": "" if measured is None else f"{measured:.6f}",
+        "hwnas.predicted_latency_ms": "" if predicted is None else f"{predicted:.6g}",
+        "hwnas.measured_latency_ms": "" if measured is None else f"{measured:.6g}",
         "hwnas.device_id": device_id,
         "hwnas.input_mean": ",".join(f"{m:.6f}" for m in dataset.mean),
         "hwnas.input_std": ",".join(f"{s:.6f}" for s in dataset.std),
