@@ -311,3 +311,47 @@ def test_spares_are_trained_and_the_best_once_trained_are_kept(predictor, data, 
                     or d["measured_latency_ms"] < kept["measured_latency_ms"]
                 )
             )
+
+
+def _trained(name: str, val: float, ms: float, hand: str | None = None):
+    from hwnas.export.run import ExportedModel
+
+    return ExportedModel(
+        name=name,
+        arch=name,
+        files={},
+        val_accuracy=val,
+        test_accuracy=val,
+        predicted_latency_ms=ms,
+        measured_latency_ms=ms,
+        macs=0,
+        params=0,
+        max_abs_diff=0.0,
+        feasible=True,
+        broken_budgets=[],
+        variants={},
+        search_accuracy=None,
+        train_seconds=0.0,
+        hand_designed=hand,
+    )
+
+
+def test_a_fill_in_that_a_kept_hand_designed_network_dominates_gives_way() -> None:
+    from hwnas.export.run import _keep_best
+
+    front = [_trained("a", 0.99, 0.030), _trained("b", 0.97, 0.010)]
+    resnet = _trained("resnet8", 0.985, 0.017, hand="resnet8")
+    beaten = _trained("beaten", 0.984, 0.020)  # less accurate and slower than resnet8
+    other = _trained("other", 0.96, 0.012)  # dominated by b only: a fill-in as before
+    objectives = ("error", "latency_ms")
+    kept, dropped, reasons = _keep_best([*front, resnet, beaten, other], objectives, 4)
+    assert [m.name for m in kept] == ["a", "b", "resnet8", "other"]
+    assert [m.name for m in dropped] == ["beaten"]
+    assert "hand-designed resnet8" in reasons["beaten"]
+    # Nothing left to fill with: fewer are kept, never the dominated one.
+    kept, dropped, reasons = _keep_best([*front, resnet, beaten], objectives, 4)
+    assert [m.name for m in kept] == ["a", "b", "resnet8"] and "beaten" in reasons
+    # Without a hand-designed network, the fill-in is kept as before; the spare reason stays.
+    kept, dropped, reasons = _keep_best([*front, beaten, other], objectives, 3)
+    assert [m.name for m in kept] == ["a", "b", "beaten"]
+    assert reasons["other"].startswith("a spare")

@@ -143,7 +143,9 @@ def export_run(
             on the same short estimates as everything else; trained in full, the
             hand-designed network can be the better model of its region, and then it is
             the one to deploy. Either way, a model that is a hand-designed network says so
-            (``hand_designed`` in the manifest).
+            (``hand_designed`` in the manifest), and a model that would fill the ``top_k``
+            places from a later front is passed over when a kept hand-designed network
+            dominates it once trained (``not_kept`` says so).
 
     Returns:
         The manifest (also written to ``runs/<id>/export/manifest.json``).
@@ -228,7 +230,7 @@ def export_run(
         model.hand_designed = hand_designed.get(str(space.network_key(space.parse(model.arch))))
         _add_variants(model, variants, out_dir, dataset, runtime, batch, protocol, parts)
         models.append(model)
-    models, not_kept = _keep_best(models, components.objectives, top_k)
+    models, not_kept, not_kept_reasons = _keep_best(models, components.objectives, top_k)
     for model in not_kept:
         shutil.rmtree(out_dir / model.name, ignore_errors=True)
     _mark_pareto(models, components.objectives)
@@ -256,8 +258,7 @@ def export_run(
                 "measured_latency_ms": m.measured_latency_ms,
                 "feasible": m.feasible,
                 "hand_designed": m.hand_designed,
-                "reason": "a spare: others ranked better on validation accuracy and "
-                "measured latency once trained",
+                "reason": not_kept_reasons[m.name],
             }
             for m in not_kept
         ],
@@ -464,24 +465,48 @@ def _search_ranks(candidates: Sequence[Any], components: Any) -> dict[str, int]:
 
 def _keep_best(
     models: list[ExportedModel], objectives: Sequence[str], k: int | None
-) -> tuple[list[ExportedModel], list[ExportedModel]]:
-    """The ``k`` best trained models (in their order) and the others: feasible first, then
-    by non-domination rank on trained validation accuracy and measured latency, then by
-    validation accuracy."""
+) -> tuple[list[ExportedModel], list[ExportedModel], dict[str, str]]:
+    """The ``k`` best trained models (in their order), the others, and why each other was
+    not kept (by name).
+
+    Best: feasible first, then by non-domination rank on trained validation accuracy and
+    measured latency, then by validation accuracy. A model that fills the ``k`` places from
+    a later front is passed over when a kept hand-designed network dominates it (a user
+    would deploy that network instead: it is as accurate and faster, or more accurate and
+    as fast); the next one fills its place, and fewer than ``k`` are kept when none is left.
+    """
     from hwnas.pareto import nondominated_ranks
 
-    if k is None or len(models) <= k:
-        return models, []
+    if k is None:
+        return models, [], {}
     F, _ = _trained_objectives(models, objectives)
-    ranks = nondominated_ranks(np.nan_to_num(F, nan=np.inf))
+    F = np.nan_to_num(F, nan=np.inf)
+    ranks = nondominated_ranks(F)
     order = sorted(
         range(len(models)),
         key=lambda i: (not models[i].feasible, int(ranks[i]), -models[i].val_accuracy),
     )
-    kept = set(order[:k])
+    hand = [i for i in order[:k] if models[i].hand_designed and models[i].feasible]
+    reasons: dict[str, str] = {}
+    kept: list[int] = []
+    for i in order:
+        dominating = [h for h in hand if h != i and np.all(F[h] <= F[i]) and np.any(F[h] < F[i])]
+        if len(kept) == k:
+            reasons[models[i].name] = (
+                "a spare: others ranked better on validation accuracy and measured latency "
+                "once trained"
+            )
+        elif dominating and not models[i].hand_designed:
+            reasons[models[i].name] = (
+                f"dominated once trained by the hand-designed {models[dominating[0]].name} "
+                "(validation accuracy and measured latency)"
+            )
+        else:
+            kept.append(i)
     return (
         [m for i, m in enumerate(models) if i in kept],
         [m for i, m in enumerate(models) if i not in kept],
+        reasons,
     )
 
 
