@@ -13,12 +13,12 @@ CPU ones), the measurement protocol (:func:`hwnas.profiling.protocol.measure`) t
 fixed **anchor** model (:func:`anchor_model`) for as many calls after each window of the
 model measured, and reports that model's samples scaled by ``level / anchor``: ``anchor``
 the median of the anchor's samples taken during this measurement, ``level`` the anchor's
-typical latency in this process (:class:`SpeedReference`: the median over every
-measurement so far, seeded by :data:`SEED_SECONDS` of anchor calls). Every figure of one
-process is then at one speed, the process's typical one; the factor applied is kept as
-``drift`` in the statistics (1.0: none). What remains is the difference between the
-process's typical speed and another moment's: an independent timing a minute later still
-sees the machine as it is then.
+typical latency in this process (:class:`SpeedReference`: seeded by :data:`SEED_SECONDS`
+of anchor calls, the median over the first :data:`SETTLE` measurements, then fixed).
+Every figure of one process is then at one speed, the process's typical one; the factor
+applied is kept as ``drift`` in the statistics (1.0: none). What remains is the difference
+between the process's typical speed and another moment's: an independent timing a minute
+later still sees the machine as it is then.
 
 The anchor runs on the same runtime with the same settings and batch, at its own input
 shape (:data:`ANCHOR_SHAPE`); ``anchor: "off"`` in the protocol turns the correction off,
@@ -49,6 +49,12 @@ ANCHOR_SHAPE = (3, 16, 16)
 SEED_SECONDS = 0.5
 #: Anchor calls per seeding window.
 SEED_WINDOW = 20
+#: Anchor medians (the seed's and those of the first measurements) whose median fixes a
+#: process's level; later ones are recorded but no longer move it. A level that kept
+#: following every measurement moved with the machine: in a fresh-clone ``make run`` here
+#: the calibration ran in a slow stretch and the exports in a fast one, and the exports'
+#: figures came out 30 % under their own selection measurements in the same process.
+SETTLE = 8
 #: Settings of the protocol's ``anchor`` key.
 ANCHOR_SETTINGS = ("auto", "on", "off")
 
@@ -112,9 +118,10 @@ class SpeedReference:
 
     @property
     def level_ms(self) -> float:
-        """The anchor's typical latency in this process: the median of the medians
-        recorded so far."""
-        return float(statistics.median(self.medians))
+        """The anchor's typical latency in this process: the median of the first
+        :data:`SETTLE` medians recorded (of those so far, before there are as many), fixed
+        from then on so that every later figure of the process is at one speed."""
+        return float(statistics.median(self.medians[:SETTLE]))
 
 
 def wants_anchor(runtime: Runtime, setting: object = "auto") -> bool:
@@ -158,6 +165,7 @@ __all__ = [
     "ANCHOR_SETTINGS",
     "ANCHOR_SHAPE",
     "SEED_SECONDS",
+    "SETTLE",
     "SpeedReference",
     "anchor_model",
     "reference_for",

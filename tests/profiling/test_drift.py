@@ -49,6 +49,20 @@ def test_reference_is_seeded_and_pools_medians() -> None:
     assert len(reference.medians) == 3
 
 
+def test_the_level_settles_and_later_stretches_do_not_move_it() -> None:
+    from hwnas.profiling.drift import SETTLE
+
+    machine = Machine()
+    reference = SpeedReference(machine.runner(1.0), seed_seconds=0.01, clock=machine.clock)
+    for _ in range(SETTLE - 1):
+        reference.add([1.0])
+    assert reference.level_ms == pytest.approx(1.0)
+    for _ in range(3 * SETTLE):  # a long fast stretch later in the run
+        reference.add([0.6])
+    assert reference.level_ms == pytest.approx(1.0)
+    assert len(reference.medians) == 4 * SETTLE
+
+
 def test_a_slower_moment_is_corrected_to_the_process_speed() -> None:
     machine = Machine()
     reference = SpeedReference(machine.runner(0.5), seed_seconds=0.01, clock=machine.clock)
