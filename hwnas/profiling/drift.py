@@ -15,9 +15,9 @@ model measured, and reports that model's samples scaled by ``level / anchor``: `
 the median of the anchor's samples taken during this measurement, ``level`` the anchor's
 typical latency in this process (:class:`SpeedReference`: seeded by :data:`SEED_SECONDS`
 of anchor calls, the median over the first :data:`SETTLE` measurements, then fixed).
-Every figure of one process is then at one speed, the process's typical one; the factor
-applied is kept as ``drift`` in the statistics (1.0: none). What remains is the difference
-between the process's typical speed and another moment's: an independent timing a minute
+Every figure of one process is then at one speed, that of its first measurements; the
+factor applied is kept as ``drift`` in the statistics (1.0: none). What remains is the
+difference between that speed and another moment's: an independent timing a minute
 later still sees the machine as it is then.
 
 The anchor runs on the same runtime with the same settings and batch, at its own input
