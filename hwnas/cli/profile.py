@@ -45,7 +45,7 @@ def add_parser(commands: Any) -> None:
         choices=("auto", "on", "off"),
         default="auto",
         help="drift correction against an anchor model timed in between (default auto: on "
-        "for the CPU runtimes; see docs/profiling.md)",
+        "for the CPU runtimes; see hwnas/profiling/drift.py)",
     )
     p.add_argument(
         "--lut",

@@ -490,15 +490,16 @@ def _keep_best(
     reasons: dict[str, str] = {}
     kept: list[int] = []
     for i in order:
-        dominating = [h for h in hand if h != i and np.all(F[h] <= F[i]) and np.any(F[h] < F[i])]
         if len(kept) == k:
             reasons[models[i].name] = (
                 "a spare: others ranked better on validation accuracy and measured latency "
                 "once trained"
             )
-        elif dominating and not models[i].hand_designed:
+            continue
+        by = [h for h in hand if np.all(F[h] <= F[i]) and np.any(F[h] < F[i])]
+        if by and not models[i].hand_designed:
             reasons[models[i].name] = (
-                f"dominated once trained by the hand-designed {models[dominating[0]].name} "
+                f"dominated once trained by the hand-designed {models[by[0]].name} "
                 "(validation accuracy and measured latency)"
             )
         else:

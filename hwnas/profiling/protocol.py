@@ -32,9 +32,10 @@ One latency figure is measured as follows, by :func:`measure`:
    (linear interpolation). ``min_ms`` is over all samples.
 6. **Drift correction** (:mod:`hwnas.profiling.drift`, on the CPU runtimes by default): a
    fixed anchor model is timed for as many calls after each window, and the samples are
-   scaled by the anchor's typical latency in this process over its median during this
-   measurement (``drift``, 1.0 when off), so that the machine's drift from minute to minute
-   does not enter the figures; the stopping rule compares the corrected medians.
+   scaled by the anchor's level in this process (its median over the process's first
+   measurements, then fixed) over its median during this measurement (``drift``, 1.0 when
+   off), so that the machine's drift from minute to minute does not enter the figures; the
+   stopping rule compares the corrected medians.
 
 Latencies measured under different device fingerprints
 (:func:`hwnas.profiling.fingerprint.device_fingerprint`: hardware, library versions,
