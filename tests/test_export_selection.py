@@ -260,6 +260,22 @@ def test_the_pool_is_bounded_and_ranked_on_measured_latency() -> None:
     assert {a for a in timed if SLOWDOWN * predicted[a] > 0.97 * CEILING} == set(selection.rejected)
 
 
+def test_the_reserve_gives_the_next_candidates_of_the_pool_that_meet_the_ceiling() -> None:
+    candidates = _candidates([(0.5 + 0.04 * i, 0.01 + 0.008 * i) for i in range(10)])
+    predicted = {c.arch: c.metrics["latency_ms"] for c in candidates}
+    selection = _select(candidates, 2, lambda arch: SLOWDOWN * predicted[arch])
+    chosen = {c.arch for c, _ in selection.chosen}
+    more = selection.more(5, chosen)
+    # Only the measured pool (8 of 10), none chosen already, none over the ceiling.
+    archs = [c.arch for c, _ in more]
+    assert archs and not chosen & set(archs)
+    assert set(archs) <= set(selection.measured_ms) and not set(archs) & set(selection.rejected)
+    assert len(archs) == len(selection.measured_ms) - len(selection.rejected) - len(chosen)
+    assert selection.more(0, chosen) == [] and selection.more(5, chosen | set(archs)) == []
+    # The store's own candidates come back (predicted latency, not the measured one).
+    assert all(c.metrics["latency_ms"] == predicted[c.arch] for c, _ in more)
+
+
 def test_when_every_measured_candidate_is_over_the_ceiling_the_closest_are_exported() -> None:
     candidates = _candidates([(0.6, 0.05), (0.7, 0.08), (0.5, 0.06)])
     selection = _select(candidates, 2, lambda arch: 1.0)
@@ -337,21 +353,48 @@ def _trained(name: str, val: float, ms: float, hand: str | None = None):
 
 
 def test_a_fill_in_that_a_kept_hand_designed_network_dominates_gives_way() -> None:
-    from hwnas.export.run import _keep_best
+    from hwnas.export.keep import keep_best
 
     front = [_trained("a", 0.99, 0.030), _trained("b", 0.97, 0.010)]
     resnet = _trained("resnet8", 0.985, 0.017, hand="resnet8")
     beaten = _trained("beaten", 0.984, 0.020)  # less accurate and slower than resnet8
     other = _trained("other", 0.96, 0.012)  # dominated by b only: a fill-in as before
     objectives = ("error", "latency_ms")
-    kept, dropped, reasons = _keep_best([*front, resnet, beaten, other], objectives, 4)
+    kept, dropped, reasons = keep_best([*front, resnet, beaten, other], objectives, 4)
     assert [m.name for m in kept] == ["a", "b", "resnet8", "other"]
     assert [m.name for m in dropped] == ["beaten"]
     assert "hand-designed resnet8" in reasons["beaten"]
     # Nothing left to fill with: fewer are kept, never the dominated one.
-    kept, dropped, reasons = _keep_best([*front, resnet, beaten], objectives, 4)
+    kept, dropped, reasons = keep_best([*front, resnet, beaten], objectives, 4)
     assert [m.name for m in kept] == ["a", "b", "resnet8"] and "beaten" in reasons
     # Without a hand-designed network, the fill-in is kept as before; the spare reason stays.
-    kept, dropped, reasons = _keep_best([*front, beaten, other], objectives, 3)
+    kept, dropped, reasons = keep_best([*front, beaten, other], objectives, 3)
     assert [m.name for m in kept] == ["a", "b", "beaten"]
     assert reasons["other"].startswith("a spare")
+
+
+def test_too_few_kept_once_trained_and_measured_trains_more_of_the_pool(
+    predictor, data, tmp_path, monkeypatch
+) -> None:
+    import hwnas.export.run
+
+    # The first model trained comes out over a budget: one more of the pool is trained and
+    # kept; the first is listed under not_kept and its files removed.
+    real = hwnas.export.run._export_one
+
+    def first_breaks(index, *args, **kwargs):
+        model = real(index, *args, **kwargs)
+        if index == 0:
+            model.feasible, model.broken_budgets = False, ["forced in this test"]
+        return model
+
+    monkeypatch.setattr(hwnas.export.run, "_export_one", first_breaks)
+    run = search(latency_config(predictor, data), runs_dir=tmp_path, run_id="r")
+    manifest = export_run(run.path, top_k=2, epochs=1, protocol=FAST)
+    assert manifest["trained"] == 3 and manifest["refilled"] == 1
+    assert [m["name"][:2] for m in manifest["models"]] == ["01", "02"]
+    assert all(m["feasible"] for m in manifest["models"])
+    (dropped,) = manifest["not_kept"]
+    assert dropped["name"][:2] == "00" and not (run.path / "export" / dropped["name"]).exists()
+    archs = [m["arch"] for m in manifest["models"] + manifest["not_kept"]]
+    assert len(set(archs)) == 3  # none trained twice

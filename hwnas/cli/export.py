@@ -65,6 +65,11 @@ def print_summary(manifest: dict[str, Any], run: str) -> None:
     from hwnas.export import calibration_text
 
     print(f"exported {len(manifest['models'])} models to {run}/export/")
+    if manifest.get("refilled"):
+        print(
+            f"trained {manifest['trained']}: {manifest['refilled']} more of the measured pool "
+            "because too few of the first ones met the budgets once trained"
+        )
     print(calibration_text(manifest.get("calibration")))
     if manifest["selection"] == "measured":
         print(

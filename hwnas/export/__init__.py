@@ -22,7 +22,8 @@ under the manifest's ``failures`` (``part``, ``error``). The run's predictor cal
 (``runs/<id>/calibration.json``) is summarised under ``calibration``.
 ``runs/<id>/export/manifest.json`` lists the set.
 
-Modules: :mod:`~hwnas.export.run` (the loop), :mod:`~hwnas.export.selection`,
+Modules: :mod:`~hwnas.export.run` (the loop), :mod:`~hwnas.export.selection` (what is
+trained), :mod:`~hwnas.export.keep` (what is kept once trained),
 :mod:`~hwnas.export.variants`, :mod:`~hwnas.export.measure`, :mod:`~hwnas.export.manifest`.
 """
 

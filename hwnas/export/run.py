@@ -15,12 +15,11 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from hwnas.errors import BudgetsUnmetError, ConfigError, HwnasError
+from hwnas.export.keep import add_hand_designed, hand_designed_by_key, keep_best, mark_pareto
 from hwnas.export.manifest import load_calibration
 from hwnas.export.measure import measure_latency_ms, measure_onnx_ms, runtime_here
-from hwnas.export.selection import Selection, select_candidates, untrained_latency_ms
+from hwnas.export.selection import select_candidates, untrained_latency_ms
 from hwnas.export.variants import VARIANTS, choose_deploy, make_variant
 from hwnas.io import atomic_write_json
 from hwnas.parts import Parts
@@ -125,7 +124,11 @@ def export_run(
             non-domination on validation accuracy and measured latency. The search ranked
             candidates on short-training estimates; full training reorders them (a model
             the estimates put on the front can be dominated once trained). The others'
-            files are removed and the manifest lists them under ``not_kept``.
+            files are removed and the manifest lists them under ``not_kept``. When fewer
+            than ``top_k`` of those kept meet the budgets once trained and measured (or
+            fill-ins gave way to a hand-designed network, see ``baselines``), the next
+            candidates of the same pool are trained too, at most as many more as the first
+            round (the manifest's ``trained`` and ``refilled`` count them).
         epochs: Final training epochs (default: the recipe's).
         seed: Training seed (default: the run's).
         opset: ONNX opset.
@@ -199,8 +202,8 @@ def export_run(
             reason=why_not,
         )
         if baselines and top_k is not None:
-            _add_hand_designed(store.candidates(), selection, space, measure_untrained, components)
-        hand_designed = _hand_designed_by_key(space)
+            add_hand_designed(store.candidates(), selection, space, measure_untrained, components)
+        hand_designed = hand_designed_by_key(space)
         device_fingerprint = store.get_meta("device_fingerprint")
     if not selection.chosen:
         raise HwnasError(f"{run.path}: the run has no feasible evaluated candidate to export")
@@ -209,31 +212,54 @@ def export_run(
     out_dir = run.path / "export"
     out_dir.mkdir(exist_ok=True)
     device_id = str((device_fingerprint or {}).get("device_id", ""))
-    models = []
-    for index, (candidate, rank) in enumerate(selection.chosen):
-        model = _export_one(
-            index,
-            candidate,
-            rank,
-            components=components,
-            recipe=recipe,
-            seed=seed,
-            out_dir=out_dir,
-            opset=opset,
-            runtime=runtime,
-            batch=batch,
-            protocol=protocol,
-            device_id=device_id,
-            progress=progress,
-        )
-        model.selection_latency_ms = selection.measured_ms.get(candidate.arch)
-        model.hand_designed = hand_designed.get(str(space.network_key(space.parse(model.arch))))
-        _add_variants(model, variants, out_dir, dataset, runtime, batch, protocol, parts)
-        models.append(model)
-    models, not_kept, not_kept_reasons = _keep_best(models, components.objectives, top_k)
+
+    def train(pairs: Sequence[tuple[Any, int]], start: int) -> list[ExportedModel]:
+        out = []
+        for index, (candidate, rank) in enumerate(pairs, start):
+            model = _export_one(
+                index,
+                candidate,
+                rank,
+                components=components,
+                recipe=recipe,
+                seed=seed,
+                out_dir=out_dir,
+                opset=opset,
+                runtime=runtime,
+                batch=batch,
+                protocol=protocol,
+                device_id=device_id,
+                progress=progress,
+            )
+            model.selection_latency_ms = selection.measured_ms.get(candidate.arch)
+            network = str(space.network_key(space.parse(model.arch)))
+            model.hand_designed = hand_designed.get(network)
+            _add_variants(model, variants, out_dir, dataset, runtime, batch, protocol, parts)
+            out.append(model)
+        return out
+
+    models = train(selection.chosen, 0)
+    kept, not_kept, not_kept_reasons = keep_best(models, components.objectives, top_k)
+    # Too few kept that meet the budgets (fill-ins passed over, or over a budget once
+    # trained and measured): train the next candidates of the same pool, at most as many
+    # more as the first round trained.
+    refills = 0
+    room = len(models) if top_k is not None else 0
+    while top_k is not None and room > 0:
+        short = top_k - sum(m.feasible for m in kept)
+        more = selection.more(min(short, room), {m.arch for m in models})
+        if short < 1 or not more:
+            break
+        if progress:
+            _warn(f"{short} of the {top_k} models short once trained: training {len(more)} more")
+        models += train(more, len(models))
+        room -= len(more)
+        refills += len(more)
+        kept, not_kept, not_kept_reasons = keep_best(models, components.objectives, top_k)
+    models = kept
     for model in not_kept:
         shutil.rmtree(out_dir / model.name, ignore_errors=True)
-    _mark_pareto(models, components.objectives)
+    mark_pareto(models, components.objectives)
     calibration = parts.attempt("calibration record", partial(load_calibration, run.path))
     manifest = {
         "run": str(run.path),
@@ -244,6 +270,8 @@ def export_run(
         "device_fingerprint": device_fingerprint,
         "measured_on": runtime.name if runtime is not None else None,
         **selection.summary(),
+        "trained": len(models) + len(not_kept),
+        "refilled": refills,
         "calibration": calibration,
         "dataset": dataset.summary(),
         "recipe": recipe.to_dict(),
@@ -403,147 +431,6 @@ def _add_variants(
     )
     for variant, ok in offered.items():
         model.variants[variant]["offered"] = ok
-
-
-def _hand_designed_by_key(space: Any) -> dict[str, str]:
-    """The name of each of the space's hand-designed networks, by network key."""
-    return {str(space.network_key(space.parse(a))): n for n, a in space.baselines().items()}
-
-
-def _add_hand_designed(
-    candidates: Sequence[Any],
-    selection: Selection,
-    space: Any,
-    measure: Any,
-    components: Any,
-) -> None:
-    """Append to ``selection.chosen`` the space's hand-designed networks that the search
-    evaluated, that meet the budgets (measured latency included, as for the others) and
-    that are not chosen already."""
-
-    def key(c: Any) -> str:
-        return str(space.network_key(space.parse(c.arch)))
-
-    names = _hand_designed_by_key(space)
-    chosen = {key(c) for c, _ in selection.chosen}
-    pool = [c for c in candidates if key(c) in names and key(c) not in chosen]
-    if not pool:
-        return
-    extra = select_candidates(
-        pool,
-        objectives=tuple(components.objectives),
-        budgets=tuple(components.budgets),
-        search_budgets=tuple(components.search_budgets),
-        top_k=len(names),
-        key=key,
-        measure=measure,
-        reason=selection.reason,
-    )
-    # Over a latency ceiling once measured: not offered (the others' fallback does not
-    # apply to these extras).
-    kept = [c for c, _ in extra.chosen if c.arch not in extra.rejected]
-    rank = _search_ranks(candidates, components)
-    selection.chosen.extend((c, rank.get(c.arch, 0)) for c in kept)
-    selection.measured_ms.update(extra.measured_ms)
-
-
-def _search_ranks(candidates: Sequence[Any], components: Any) -> dict[str, int]:
-    """Non-domination rank of each feasible evaluated candidate among all of them."""
-    from hwnas.pareto import candidate_values, nondominated_ranks, violation
-
-    done = [c for c in candidates if c.status == "done"]
-    if not done:
-        return {}
-    objectives = tuple(components.objectives)
-    _, G = candidate_values(done, objectives, tuple(components.search_budgets))
-    feasible = [c for c, v in zip(done, violation(G), strict=True) if v <= 0]
-    if not feasible:
-        return {}
-    F, _ = candidate_values(feasible, objectives, ())
-    return {c.arch: int(r) for c, r in zip(feasible, nondominated_ranks(F), strict=True)}
-
-
-def _keep_best(
-    models: list[ExportedModel], objectives: Sequence[str], k: int | None
-) -> tuple[list[ExportedModel], list[ExportedModel], dict[str, str]]:
-    """The ``k`` best trained models (in their order), the others, and why each other was
-    not kept (by name).
-
-    Best: feasible first, then by non-domination rank on trained validation accuracy and
-    measured latency, then by validation accuracy. A model that fills the ``k`` places from
-    a later front is passed over when a kept hand-designed network dominates it (a user
-    would deploy that network instead: it is as accurate and faster, or more accurate and
-    as fast); the next one fills its place, and fewer than ``k`` are kept when none is left.
-    """
-    from hwnas.pareto import nondominated_ranks
-
-    if k is None:
-        return models, [], {}
-    F, _ = _trained_objectives(models, objectives)
-    F = np.nan_to_num(F, nan=np.inf)
-    ranks = nondominated_ranks(F)
-    order = sorted(
-        range(len(models)),
-        key=lambda i: (not models[i].feasible, int(ranks[i]), -models[i].val_accuracy),
-    )
-    hand = [i for i in order[:k] if models[i].hand_designed and models[i].feasible]
-    reasons: dict[str, str] = {}
-    kept: list[int] = []
-    for i in order:
-        if len(kept) == k:
-            reasons[models[i].name] = (
-                "a spare: others ranked better on validation accuracy and measured latency "
-                "once trained"
-            )
-            continue
-        by = [h for h in hand if np.all(F[h] <= F[i]) and np.any(F[h] < F[i])]
-        if by and not models[i].hand_designed:
-            reasons[models[i].name] = (
-                f"dominated once trained by the hand-designed {models[by[0]].name} "
-                "(validation accuracy and measured latency)"
-            )
-        else:
-            kept.append(i)
-    return (
-        [m for i, m in enumerate(models) if i in kept],
-        [m for i, m in enumerate(models) if i not in kept],
-        reasons,
-    )
-
-
-def _mark_pareto(models: list[ExportedModel], objectives: Sequence[str]) -> None:
-    """Flag the feasible models no other feasible exported model dominates, on trained
-    validation accuracy and measured latency (predicted where not measured)."""
-    from hwnas.pareto import pareto_mask
-
-    if not models:
-        return
-    F, G = _trained_objectives(models, objectives)
-    for model, keep in zip(models, pareto_mask(F, G), strict=True):
-        model.pareto = bool(keep)
-
-
-def _trained_objectives(
-    models: list[ExportedModel], objectives: Sequence[str]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Objective rows (trained validation accuracy, measured latency: predicted where not
-    measured) and a feasibility column of ``models``."""
-    from hwnas.objectives import objective_vector
-
-    F = []
-    for m in models:
-        latency = m.measured_latency_ms
-        if latency is None:
-            latency = m.predicted_latency_ms
-        metrics: dict[str, float] = {
-            "accuracy": m.val_accuracy,
-            "error": 1 - m.val_accuracy,
-            "latency_ms": float("nan") if latency is None else latency,
-            "macs": m.macs,
-            "params": m.params,
-        }
-        F.append(objective_vector(metrics, tuple(objectives)))
-    return np.array(F, dtype=float), np.array([[0.0 if m.feasible else 1.0] for m in models])
 
 
 def _budget_maxima(budgets: Sequence[Any]) -> dict[str, float]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from hwnas.export.measure import measure_latency_ms
@@ -41,6 +42,10 @@ class Selection:
             are over a latency ceiling (no candidate of the pool met it when measured).
         measured_ms: Latency measured before selection, by architecture string.
         rejected: Architectures of the pool over a latency ceiling once measured.
+        reserve: ``n, exclude`` -> up to ``n`` more candidates, the next best of the same
+            pool by the same rule (measured figures, ceilings applied), none whose
+            architecture is in ``exclude``: what export trains when too few of the chosen
+            ones are kept once trained.
     """
 
     chosen: list[tuple[Any, int]]
@@ -48,6 +53,13 @@ class Selection:
     reason: str = ""
     measured_ms: dict[str, float] = field(default_factory=dict)
     rejected: list[str] = field(default_factory=list)
+    reserve: Callable[[int, set[str]], list[tuple[Any, int]]] | None = field(
+        default=None, repr=False
+    )
+
+    def more(self, n: int, exclude: set[str]) -> list[tuple[Any, int]]:
+        """Up to ``n`` candidates beyond those in ``exclude`` (see ``reserve``)."""
+        return [] if self.reserve is None or n < 1 else self.reserve(n, exclude)
 
     def summary(self) -> dict[str, Any]:
         """The manifest's top-level record of the selection."""
@@ -117,9 +129,18 @@ def select_candidates(
     uses_latency = "latency_ms" in objectives or any(b.metric == "latency_ms" for b in budgets)
     if not uses_latency or measure is None:
         chosen = ranked_selection(candidates, objectives, search_budgets, top_k, key=key)
+        reserve = partial(
+            _reserve,
+            candidates=candidates,
+            objectives=objectives,
+            budgets=search_budgets,
+            key=key,
+        )
         if not uses_latency:
-            return Selection(chosen, "search", "latency is neither an objective nor a budget")
-        return Selection(chosen, "predicted", reason or "no runtime to measure on")
+            return Selection(
+                chosen, "search", "latency is neither an objective nor a budget", reserve=reserve
+            )
+        return Selection(chosen, "predicted", reason or "no runtime to measure on", reserve=reserve)
     front = ranked_selection(candidates, objectives, search_budgets, None, key=key)
     pool = ranked_selection(
         candidates, objectives, search_budgets, POOL_FACTOR * (top_k or len(front)), key=key
@@ -142,10 +163,46 @@ def select_candidates(
         chosen = ranked_selection(timed, objectives, others, top_k, key=key)
         reason = f"all {len(timed)} measured candidates are over a latency ceiling"
     original = {c.arch: c for c, _ in pool}
+    # Beyond the chosen ones, only candidates that meet the ceilings once measured.
+    reserve = partial(
+        _reserve,
+        candidates=timed,
+        objectives=objectives,
+        budgets=applied,
+        key=key,
+        original=original,
+        rank=rank,
+    )
     return Selection(
         [(original[c.arch], rank[c.arch]) for c, _ in chosen],
         "measured",
         reason,
         measured_ms=measured,
         rejected=rejected,
+        reserve=reserve,
     )
+
+
+def _reserve(
+    n: int,
+    exclude: set[str],
+    *,
+    candidates: Sequence[Any],
+    objectives: tuple[str, ...],
+    budgets: tuple[Any, ...],
+    key: Callable[[Any], str],
+    original: Mapping[str, Any] | None = None,
+    rank: Mapping[str, int] | None = None,
+) -> list[tuple[Any, int]]:
+    """The next ``n`` of ``candidates`` (those not in ``exclude``, nor of a network in it),
+    by :func:`hwnas.pareto.ranked_selection`; given back as the store's candidates (from
+    ``original`` where they were re-timed) with their search rank."""
+    from hwnas.pareto import ranked_selection
+
+    original = original or {}
+    taken = {key(c) for c in candidates if c.arch in exclude}
+    rest = [c for c in candidates if c.arch not in exclude and key(c) not in taken]
+    picked = ranked_selection(rest, objectives, budgets, n, key=key)
+    return [
+        (original.get(c.arch, c), r if rank is None else rank.get(c.arch, r)) for c, r in picked
+    ]

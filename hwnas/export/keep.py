@@ -1,0 +1,165 @@
+"""Which trained models export keeps, and how they rank once trained.
+
+The search ranked candidates on short-training estimates and predicted latency; export
+trains each in full and measures it, and these rules decide on those figures:
+:func:`keep_best` keeps the ``top_k`` best (feasible first, then non-domination on
+validation accuracy and measured latency; a later-front fill-in that a kept hand-designed
+network dominates gives way), :func:`mark_pareto` flags the non-dominated ones, and
+:func:`add_hand_designed` lets the space's hand-designed networks compete.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hwnas.export.selection import Selection, select_candidates
+
+if TYPE_CHECKING:
+    from hwnas.export.run import ExportedModel
+
+
+def hand_designed_by_key(space: Any) -> dict[str, str]:
+    """The name of each of the space's hand-designed networks, by network key."""
+    return {str(space.network_key(space.parse(a))): n for n, a in space.baselines().items()}
+
+
+def add_hand_designed(
+    candidates: Sequence[Any],
+    selection: Selection,
+    space: Any,
+    measure: Any,
+    components: Any,
+) -> None:
+    """Append to ``selection.chosen`` the space's hand-designed networks that the search
+    evaluated, that meet the budgets (measured latency included, as for the others) and
+    that are not chosen already."""
+
+    def key(c: Any) -> str:
+        return str(space.network_key(space.parse(c.arch)))
+
+    names = hand_designed_by_key(space)
+    chosen = {key(c) for c, _ in selection.chosen}
+    pool = [c for c in candidates if key(c) in names and key(c) not in chosen]
+    if not pool:
+        return
+    extra = select_candidates(
+        pool,
+        objectives=tuple(components.objectives),
+        budgets=tuple(components.budgets),
+        search_budgets=tuple(components.search_budgets),
+        top_k=len(names),
+        key=key,
+        measure=measure,
+        reason=selection.reason,
+    )
+    # Over a latency ceiling once measured: not offered (the others' fallback does not
+    # apply to these extras).
+    kept = [c for c, _ in extra.chosen if c.arch not in extra.rejected]
+    rank = _search_ranks(candidates, components)
+    selection.chosen.extend((c, rank.get(c.arch, 0)) for c in kept)
+    selection.measured_ms.update(extra.measured_ms)
+
+
+def _search_ranks(candidates: Sequence[Any], components: Any) -> dict[str, int]:
+    """Non-domination rank of each feasible evaluated candidate among all of them."""
+    from hwnas.pareto import candidate_values, nondominated_ranks, violation
+
+    done = [c for c in candidates if c.status == "done"]
+    if not done:
+        return {}
+    objectives = tuple(components.objectives)
+    _, G = candidate_values(done, objectives, tuple(components.search_budgets))
+    feasible = [c for c, v in zip(done, violation(G), strict=True) if v <= 0]
+    if not feasible:
+        return {}
+    F, _ = candidate_values(feasible, objectives, ())
+    return {c.arch: int(r) for c, r in zip(feasible, nondominated_ranks(F), strict=True)}
+
+
+def keep_best(
+    models: list[ExportedModel], objectives: Sequence[str], k: int | None
+) -> tuple[list[ExportedModel], list[ExportedModel], dict[str, str]]:
+    """The ``k`` best trained models (in their order), the others, and why each other was
+    not kept (by name).
+
+    Best: feasible first, then by non-domination rank on trained validation accuracy and
+    measured latency, then by validation accuracy. A model that fills the ``k`` places from
+    a later front is passed over when a kept hand-designed network dominates it (a user
+    would deploy that network instead: it is as accurate and faster, or more accurate and
+    as fast); the next one fills its place, and fewer than ``k`` are kept when none is left.
+    """
+    from hwnas.pareto import nondominated_ranks
+
+    if k is None:
+        return models, [], {}
+    F, _ = _trained_objectives(models, objectives)
+    F = np.nan_to_num(F, nan=np.inf)
+    ranks = nondominated_ranks(F)
+    order = sorted(
+        range(len(models)),
+        key=lambda i: (not models[i].feasible, int(ranks[i]), -models[i].val_accuracy),
+    )
+    hand = [i for i in order[:k] if models[i].hand_designed and models[i].feasible]
+    reasons: dict[str, str] = {}
+    kept: list[int] = []
+    for i in order:
+        if len(kept) == k:
+            reasons[models[i].name] = (
+                "a spare: others ranked better on validation accuracy and measured latency "
+                "once trained"
+            )
+            continue
+        by = [h for h in hand if np.all(F[h] <= F[i]) and np.any(F[h] < F[i])]
+        if by and not models[i].hand_designed:
+            reasons[models[i].name] = (
+                f"dominated once trained by the hand-designed {models[by[0]].name} "
+                "(validation accuracy and measured latency)"
+            )
+        else:
+            kept.append(i)
+    return (
+        [m for i, m in enumerate(models) if i in kept],
+        [m for i, m in enumerate(models) if i not in kept],
+        reasons,
+    )
+
+
+def mark_pareto(models: list[ExportedModel], objectives: Sequence[str]) -> None:
+    """Flag the feasible models no other feasible exported model dominates, on trained
+    validation accuracy and measured latency (predicted where not measured)."""
+    from hwnas.pareto import pareto_mask
+
+    if not models:
+        return
+    F, G = _trained_objectives(models, objectives)
+    for model, keep in zip(models, pareto_mask(F, G), strict=True):
+        model.pareto = bool(keep)
+
+
+def _trained_objectives(
+    models: list[ExportedModel], objectives: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Objective rows (trained validation accuracy, measured latency: predicted where not
+    measured) and a feasibility column of ``models``."""
+    from hwnas.objectives import objective_vector
+
+    F = []
+    for m in models:
+        latency = m.measured_latency_ms
+        if latency is None:
+            latency = m.predicted_latency_ms
+        metrics: dict[str, float] = {
+            "accuracy": m.val_accuracy,
+            "error": 1 - m.val_accuracy,
+            "latency_ms": float("nan") if latency is None else latency,
+            "macs": m.macs,
+            "params": m.params,
+        }
+        F.append(objective_vector(metrics, tuple(objectives)))
+    return np.array(F, dtype=float), np.array([[0.0 if m.feasible else 1.0] for m in models])
+
+
+__all__ = ["add_hand_designed", "hand_designed_by_key", "keep_best", "mark_pareto"]
