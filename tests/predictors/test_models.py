@@ -22,7 +22,7 @@ from hwnas.predictors.models import (
 
 
 def test_the_registry_holds_the_documented_models() -> None:
-    assert list_models() == ["gbr", "gp", "linear-macs", "lut", "mlp", "rf"]
+    assert list_models() == ["gbr", "gp", "linear-macs", "lut", "lut-boost", "mlp", "rf"]
     assert set(MODEL_NAMES) == {"auto", *list_models()}
     assert set(LEARNED_MODELS) <= set(list_models())
     assert set(ESTIMATORS) == {"gbr", "rf", "mlp", "gp"}
@@ -43,6 +43,27 @@ def test_every_model_is_created_by_name_and_survives_json(name) -> None:
     assert type(loaded) is type(model) and loaded.name == name
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
     assert np.all(model.predict(X) > 0)
+
+
+def test_lut_boost_learns_what_the_additive_table_cannot() -> None:
+    # Latency with an interaction: the second operation costs more after a wide first one.
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 2, size=(400, 6)).astype(float)
+    y = 1.0 + X @ np.array([1.0, 0.5, 0.8, 0.3, 0.6, 0.2]) + 2.0 * X[:, 0] * X[:, 1]
+    columns, additive = [f"c{i}" for i in range(6)], np.ones(6, dtype=bool)
+    train, test = slice(0, 300), slice(300, None)
+    errors = {}
+    for name in ("lut", "lut-boost"):
+        model = create_model(name, seed=0)
+        model.fit(X[train], y[train], columns, additive)
+        errors[name] = float(np.mean(np.abs(np.log(model.predict(X[test]) / y[test]))))
+    assert errors["lut-boost"] < 0.5 * errors["lut"]
+    # Without an interaction the trees leave the table as it is.
+    y_add = 1.0 + X @ np.array([1.0, 0.5, 0.8, 0.3, 0.6, 0.2])
+    table, boosted = create_model("lut"), create_model("lut-boost")
+    table.fit(X, y_add, columns, additive)
+    boosted.fit(X, y_add, columns, additive)
+    np.testing.assert_allclose(boosted.predict(X), table.predict(X), rtol=1e-3)
 
 
 def test_unknown_names_list_the_known_ones(records) -> None:
