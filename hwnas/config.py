@@ -184,7 +184,8 @@ class ExportSection(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     top_k: int | None = Field(default=None, ge=1)
-    #: Candidates trained beyond top_k; the top_k best once trained are kept.
+    #: Candidates trained beyond top_k; the top_k best once trained are kept (and when
+    #: fewer than top_k of them meet the budgets, more of the measured pool are trained).
     spare: int = Field(default=0, ge=0)
     #: With top_k: the space's hand-designed networks that the search evaluated and that
     #: meet the budgets compete too (trained, kept when among the top_k best once trained).

@@ -24,7 +24,8 @@ def add_parser(commands: Any) -> None:
         "--spare",
         type=int,
         default=0,
-        help="train S more candidates and keep the K best once trained (with --top-k)",
+        help="train S more candidates and keep the K best once trained (with --top-k); "
+        "fewer than K meeting the budgets once trained: more of the measured pool are trained",
     )
     p.add_argument("--epochs", type=int, default=None, help="final training epochs")
     p.add_argument("--seed", type=int, default=None, help="training seed (default: the run's)")
