@@ -285,12 +285,7 @@ class LutBoostModel(LatencyModel):
         if not isinstance(table, dict):
             raise HwnasError(f"{where}.lut: expected an object, got {type(table).__name__}")
         self.lut._state_from_json(table, columns, additive, f"{where}.lut")
-        self.trees = load_skops(data, "sklearn.ensemble._gb.GradientBoostingRegressor", where)
-        n_in = getattr(self.trees, "n_features_in_", None)
-        if n_in != len(columns):
-            raise HwnasError(
-                f"{where}: expected a model of {len(columns)} features, got one of {n_in}"
-            )
+        self.trees = _load_estimator(data, "gbr", columns, where)
 
 
 def _standardised(name: str, inner: Any) -> Any:
@@ -398,12 +393,17 @@ class SklearnModel(LatencyModel):
     ) -> None:
         if data.get("target", "log_ms") != "log_ms":
             raise HwnasError(f"{where}.target: expected 'log_ms', got {data.get('target')!r}")
-        self.estimator = load_skops(data, ESTIMATORS[self.name].stored_class, where)
-        n_in = getattr(self.estimator, "n_features_in_", None)
-        if n_in != len(columns):
-            raise HwnasError(
-                f"{where}: expected a model of {len(columns)} features, got one of {n_in}"
-            )
+        self.estimator = _load_estimator(data, self.name, columns, where)
+
+
+def _load_estimator(data: dict[str, Any], name: str, columns: list[str], where: str) -> Any:
+    """The stored scikit-learn estimator of kind ``name`` (a key of :data:`ESTIMATORS`),
+    checked against the allowlist and against the predictor's number of features."""
+    estimator = load_skops(data, ESTIMATORS[name].stored_class, where)
+    n_in = getattr(estimator, "n_features_in_", None)
+    if n_in != len(columns):
+        raise HwnasError(f"{where}: expected a model of {len(columns)} features, got one of {n_in}")
+    return estimator
 
 
 for _name in ESTIMATORS:
