@@ -113,3 +113,33 @@ def test_a_registered_model_fits_saves_and_loads_by_name(records, tmp_path, monk
     loaded = load_predictor(predictor.save(tmp_path / "mean.json"))
     assert isinstance(loaded, LatencyPredictor) and loaded.model_name_ == "mean"
     np.testing.assert_allclose(loaded.predict([records[0].arch]), [expected])
+
+
+def test_a_tampered_lut_boost_entry_is_refused_by_field() -> None:
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0.0, 2.0, size=(40, 3))
+    y = 0.5 + X @ np.array([1.0, 0.2, 0.3])
+    columns, additive = ["macs_m", "params_m", "a"], np.array([True, True, True])
+    model = create_model("lut-boost", seed=0)
+    model.fit(X, y, columns, additive)
+    entry = json.loads(json.dumps(model.to_json()))
+
+    def refused(change: dict[str, Any], match: str) -> None:
+        with pytest.raises(HwnasError, match=match):
+            model_from_json({**entry, **change}, columns, additive, "m")
+
+    refused({"target": "log_ms"}, r"m\.target: expected 'log_ratio', got 'log_ms'")
+    refused({"lut": None}, r"m\.lut: expected an object, got NoneType")
+    refused({"lut": {**entry["lut"], "intercept_ms": "x"}}, r"m\.lut\.intercept_ms")
+    # The trees: a model of another feature count, and another estimator class, are refused.
+    other = create_model("lut-boost", seed=0)
+    other.fit(X[:, :2], y, columns[:2], additive[:2])
+    trees = {k: v for k, v in other.to_json().items() if k not in ("name", "encoding", "lut")}
+    refused(trees, "m: expected a model of 3 features, got one of 2")
+    forest = create_model("rf", seed=0)
+    forest.fit(X, y, columns, additive)
+    stored = {k: v for k, v in forest.to_json().items() if k not in ("name", "encoding", "target")}
+    refused(stored, r"m: expected a sklearn\.ensemble\._gb\.GradientBoostingRegressor, got a")
+    # The untouched entry still loads and predicts as the model did.
+    loaded = model_from_json(entry, columns, additive)
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
