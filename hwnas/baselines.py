@@ -322,7 +322,8 @@ def run_baselines(
         epochs: Training epochs (default: the export's).
         seed: Training seed (default: the export's).
         measure: Measure latency on the run's runtime (it must be available here).
-        protocol: Keyword arguments of :func:`hwnas.profiling.protocol.measure`.
+        protocol: Keyword arguments of :func:`hwnas.profiling.protocol.measure` (default:
+            the run's ``device.protocol``).
         progress: Show training progress on stderr.
         say: Called with one line per failed part.
 
@@ -375,7 +376,7 @@ def run_baselines(
         space=space,
         runtime=runtime,
         batch=config.device.batch if config.device is not None else 1,
-        protocol=protocol,
+        protocol=config.protocol() if protocol is None else protocol,
         parts=parts,
         progress=progress,
     )

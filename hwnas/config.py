@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from hwnas.errors import ConfigError
 from hwnas.objectives import Budget, parse_budget, parse_objectives
@@ -109,6 +116,47 @@ class DataSection(BaseModel):
         )
 
 
+class ProtocolSection(BaseModel):
+    """How each latency of a run is measured (:func:`hwnas.profiling.protocol.measure`):
+    the profile, the calibration's points, export's candidates and models and the
+    baselines alike. The defaults suit a shared machine; a quiet one can measure quicker
+    (``min_seconds: 0.2``), a noisy one longer."""
+
+    model_config = ConfigDict(extra="forbid")
+    #: Calls run first and discarded.
+    warmup: int = Field(default=10, ge=0)
+    #: Timed calls taken at least (as far as ``max_seconds`` allows).
+    min_repeats: int = Field(default=20, ge=1)
+    #: Timed calls taken at most.
+    max_repeats: int = Field(default=100_000, ge=1)
+    #: Seconds each measurement may take at most, warm-up included.
+    max_seconds: float = Field(default=5.0, gt=0)
+    #: Seconds of timed calls before the median may be called stable (averages out drift).
+    min_seconds: float = Field(default=1.0, ge=0)
+    #: The median is stable once a window of calls moves it by less than this (relative).
+    rel_tol: float = Field(default=0.01, gt=0, lt=1)
+    #: Drift correction against a fixed anchor model (:mod:`hwnas.profiling.drift`):
+    #: ``auto`` leaves it to the runtime (on for the CPU ones).
+    anchor: Literal["auto", "on", "off"] = "auto"
+
+    @field_validator("max_repeats", "min_seconds")
+    @classmethod
+    def _not_below_the_minimum(cls, value: float, info: ValidationInfo) -> float:
+        if info.field_name == "max_repeats":
+            least = info.data.get("min_repeats")
+            if least is not None and value < least:
+                raise ValueError(f"an integer >= min_repeats ({least})")
+        else:
+            most = info.data.get("max_seconds")
+            if most is not None and value > most:
+                raise ValueError(f"a number <= max_seconds ({most})")
+        return value
+
+    def kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`hwnas.profiling.protocol.measure_model`."""
+        return self.model_dump()
+
+
 class DeviceSection(BaseModel):
     """The target device: a fitted latency predictor, or how to profile the device."""
 
@@ -133,6 +181,8 @@ class DeviceSection(BaseModel):
     calibration_max_ratio_error: float = Field(default=0.1, gt=0, lt=1)
     #: Below this Spearman correlation ranks disagree: ``rescale`` re-profiles instead.
     calibration_min_spearman: float = Field(default=0.8, ge=-1, le=1)
+    #: How each latency is measured (every measurement of the run).
+    protocol: ProtocolSection = Field(default_factory=ProtocolSection)
 
 
 def check_recipe(section: str, value: dict[str, Any], reserved: tuple[str, ...]) -> None:
@@ -246,6 +296,11 @@ class SearchConfig(BaseModel):
     def parsed_budgets(self) -> tuple[Budget, ...]:
         """The budgets as :class:`Budget` values."""
         return tuple(parse_budget(b) for b in self.budgets)
+
+    def protocol(self) -> dict[str, Any]:
+        """How this run measures latency: ``device.protocol`` as keyword arguments of
+        :func:`hwnas.profiling.protocol.measure_model` (none without a device)."""
+        return self.device.protocol.kwargs() if self.device is not None else {}
 
     def to_dict(self) -> dict[str, Any]:
         """The validated config as plain data (defaults filled in)."""

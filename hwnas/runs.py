@@ -441,6 +441,7 @@ def _calibrate(
         profile_archs=device.profile_archs,
         seed=components.config.seed,
         batch=device.batch,
+        protocol=components.config.protocol(),
         workdir=partial / "calibration",
         max_ms=2 * min(ceilings) if ceilings else None,
         predictor_path=device.predictor,

@@ -38,6 +38,8 @@ TINY = {
     "batch_size": 6,
     "export": {"top_k": 2, "epochs": 1, "variants": ["fp32"], "report_baselines": True},
 }
+#: ``device.protocol`` for the tests that measure: a few calls per latency.
+QUICK = {"warmup": 1, "min_repeats": 3, "max_repeats": 5, "max_seconds": 0.2, "min_seconds": 0.0}
 
 
 @pytest.fixture(scope="module")
@@ -125,12 +127,23 @@ def test_budgets_no_model_meets_still_leave_a_report(tmp_path) -> None:
 
 
 @pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)], ids=["28x28", "3x32x32"])
-def test_the_main_job_runs_end_to_end_at_other_input_sizes(tmp_path, shape) -> None:
+def test_the_main_job_runs_end_to_end_at_other_input_sizes(tmp_path, monkeypatch, shape) -> None:
     """Profile this CPU, fit, search under a latency budget, export, baselines and report
-    at MNIST's and CIFAR's input sizes (the 28x28 run once ended in a traceback)."""
+    at MNIST's and CIFAR's input sizes (the 28x28 run once ended in a traceback); every
+    latency is measured by the config's ``device.protocol``."""
     import numpy as np
 
+    import hwnas.profiling.protocol as protocol
     from hwnas.data import load_dataset
+
+    measured: list[dict] = []
+    real = protocol.measure
+
+    def spy(run_once, **kwargs):
+        measured.append(kwargs)
+        return real(run_once, **kwargs)
+
+    monkeypatch.setattr(protocol, "measure", spy)
 
     digits = load_dataset("digits")
     c, h, w = shape
@@ -142,7 +155,7 @@ def test_the_main_job_runs_end_to_end_at_other_input_sizes(tmp_path, shape) -> N
         **TINY,
         "name": f"tiny-{h}x{w}",
         "data": {"name": f"npz:{tmp_path / 'data.npz'}"},
-        "device": {"runtime": "onnxruntime-cpu", "profile_archs": 10},
+        "device": {"runtime": "onnxruntime-cpu", "profile_archs": 10, "protocol": QUICK},
         "objectives": ["error", "latency_ms"],
         "budgets": ["latency_ms <= 10"],
         "export": {**TINY["export"], "top_k": 1},
@@ -160,3 +173,6 @@ def test_the_main_job_runs_end_to_end_at_other_input_sizes(tmp_path, shape) -> N
     assert baselines["failures"] == [] and out.failures == []
     assert all(b["measured_latency_ms"] > 0 for b in baselines["baselines"])
     assert out.report is not None and Path(out.report).is_file()
+    # The profile (10), export's candidates and model, and the three baselines.
+    assert len(measured) >= 10 + 2 + 3
+    assert all(m["max_repeats"] == 5 and m["min_seconds"] == 0.0 for m in measured)

@@ -17,7 +17,7 @@ import torch
 from hwnas.errors import ConfigError
 from hwnas.pipeline import run_pipeline
 from hwnas.runs import check_text_data
-from tests.test_pipeline import TINY
+from tests.test_pipeline import QUICK, TINY
 
 WORDS = {
     "good": ["fine", "great", "warm", "kind", "bright", "lovely"],
@@ -53,7 +53,7 @@ def tiny_config(data: Path) -> dict:
             "vocab_size": 64,
         },
         "data": {"name": f"text:{data}", "sequence_length": 128},
-        "device": {"runtime": "onnxruntime-cpu", "profile_archs": 10},
+        "device": {"runtime": "onnxruntime-cpu", "profile_archs": 10, "protocol": QUICK},
         "objectives": ["error", "latency_ms"],
         "budgets": ["latency_ms <= 10"],
         # Token batches have no channels_last layout (evaluators/supernet.py assumes images).

@@ -137,8 +137,8 @@ def export_run(
             not available here, selection and flags use predicted latency and the
             manifest says so (``selection``, ``selection_reason``).
         progress: Show progress on stderr.
-        protocol: Keyword arguments of :func:`hwnas.profiling.protocol.measure` (the
-            protocol's defaults otherwise).
+        protocol: Keyword arguments of :func:`hwnas.profiling.protocol.measure` (default:
+            the run's ``device.protocol``).
         baselines: With ``top_k``, the space's hand-designed networks that the search
             evaluated and that meet the budgets (measured latency included) compete too:
             trained like the spares, kept when they are among the ``top_k`` best once
@@ -171,7 +171,7 @@ def export_run(
     space, dataset = components.space, components.dataset
     shape = dataset.input_shape
     batch = config.device.batch if config.device is not None else 1
-    protocol = dict(protocol or {})
+    protocol = config.protocol() if protocol is None else dict(protocol)
     parts = Parts(say=_warn if progress else None)
     runtime, why_not = runtime_here(config, measure)
     if measure and runtime is None:

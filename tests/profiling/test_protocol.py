@@ -204,3 +204,19 @@ def test_run_once_must_be_callable() -> None:
 def test_run_once_must_return_milliseconds(bad: object) -> None:
     with pytest.raises(HwnasError, match="run_once returned"):
         measure(lambda: bad, **fast(warmup=0))  # type: ignore[arg-type, return-value]
+
+
+def test_a_configs_protocol_defaults_are_the_protocols_own() -> None:
+    import inspect
+
+    from hwnas.config import ProtocolSection
+    from hwnas.profiling.protocol import measure, measure_model
+
+    defaults = ProtocolSection().kwargs()
+    for name, parameter in inspect.signature(measure).parameters.items():
+        if name in defaults:
+            assert defaults[name] == parameter.default, name
+    assert defaults["anchor"] == inspect.signature(measure_model).parameters["anchor"].default
+    assert set(defaults) == {
+        "warmup", "min_repeats", "max_repeats", "max_seconds", "min_seconds", "rel_tol", "anchor"
+    }  # fmt: skip

@@ -52,6 +52,9 @@ def config(**changes) -> dict:
         ({"termination": {"evaluations": 0}}, "termination.evaluations"),
         ({"colour": "blue"}, "colour"),
         ({"device": {"predictor": "nowhere.json"}}, "predictor"),
+        ({"device": {"protocol": {"min_seconds": 9}}}, "device.protocol.min_seconds"),
+        ({"device": {"protocol": {"min_repeats": 9, "max_repeats": 3}}}, "device.protocol.max_"),
+        ({"device": {"protocol": {"warm_up": 1}}}, "device.protocol.warm_up"),
         ({"export": {"recipe": {"optimizer": "adam"}}}, "export.recipe.optimizer"),
         ({"export": {"recipe": {"epochs": 3}}}, "export.recipe"),  # export.epochs sets it
         ({"supernet": {"recipe": {"lr": 0.1}}}, "supernet.recipe"),  # supernet.lr sets it
@@ -108,7 +111,7 @@ search({config!r}, runs_dir={runs!r}, run_id="killed")
         # The GP and the inner population come back from the stored state.
         {"name": "nsga2", "population": 8, "predictor": "gp", "inner_generations": 4},
         # Model mode (the toy evaluator shares no weights): its model and queue come back.
-        {"name": "differentiable", "relaxation": "model", "initial": 8},
+        {"name": "differentiable", "relaxation": "model", "initial": 8, "epochs": 2},
     ],
     ids=["nsga2", "surrogate-ehvi", "rl", "nsga2+gp", "differentiable"],
 )
