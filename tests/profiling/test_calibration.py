@@ -78,8 +78,24 @@ class BurstCPU(FakeCPU):
         return lambda: ms
 
 
+class NoisyCPU(BurstCPU):
+    """The fake CPU on a machine no predictor can follow: the models it prepares run in
+    turn 2x slower and 2x faster."""
+
+    def _prepare(self, model, input_shape, batch, workdir):
+        self.prepared += 1
+        ms = fake_ms(sum(p.numel() for p in model.parameters()))
+        ms *= 2.0 if self.prepared % 2 else 0.5
+        return lambda: ms
+
+
 # Registered once even when another test module imports this one under another name.
-for _name, _cls in (("fake-cpu", FakeCPU), ("fake-gpu", FakeGPU), ("burst-cpu", BurstCPU)):
+for _name, _cls in (
+    ("fake-cpu", FakeCPU),
+    ("fake-gpu", FakeGPU),
+    ("burst-cpu", BurstCPU),
+    ("noisy-cpu", NoisyCPU),
+):
     if _name not in RUNTIMES:
         register_runtime(_name)(_cls)
 
@@ -235,6 +251,49 @@ def test_a_fresh_check_spoilt_by_chance_gets_a_second_round_not_a_re_profile(tmp
     assert result.action == "rescale" and result.passed and result.profile is None
     assert "round 2" in result.reason and runtime.prepared == 18
     assert result.to_dict()["attempts"] == result.attempts
+
+
+def test_a_re_profile_that_does_no_better_than_the_rescale_stops_after_its_first_third(
+    tmp_path,
+) -> None:
+    predictor = scaled(fit_here(tmp_path / "fit", n=20), 3.0)
+    result = calibrate(
+        predictor, RUNTIMES.create("noisy-cpu"), points=6, protocol=FAST, profile_archs=30,
+        refit_model="lut", workdir=tmp_path / "check", check_device=False,
+        tolerance=Tolerance(min_spearman=-1.0),  # ranks count as agreeing: rescale first
+    )  # fmt: skip
+    actions = [a["action"] for a in result.attempts]
+    assert actions == ["rescale", "rescale", "reprofile"], json.dumps(result.attempts)
+    assert result.attempts[1]["checked_on"]["within_10pct"] < 0.8
+    # The reference points and every third of the 30 sampled: the rest never measured.
+    assert len(read_profile(result.profile)) == result.attempts[2]["fitted_on"] <= 6 + 10
+    assert result.action == "rescale" and result.corrected is not None
+    assert result.to_dict()["after"] == result.attempts[1]["checked_on"]
+    assert "did no better" in result.reason
+
+
+def test_the_staged_re_profile_measures_the_profilers_own_sample(fitted, tmp_path) -> None:
+    from hwnas.profiling.calibration import REPROFILE_STAGE, _reprofile
+
+    runtime = RUNTIMES.create("fake-cpu")
+    options = dict(batch=1, seed=0, model="lut", protocol=FAST, progress=False)
+    seen: list[int] = []
+
+    def go_on(refit, n) -> bool:
+        seen.append(n)
+        return refit.kind == "latency"
+
+    _, path, complete = _reprofile(
+        fitted, runtime, n=12, root=tmp_path / "a", go_on=go_on, **options
+    )
+    assert complete and seen == [12 // REPROFILE_STAGE]
+    staged = {r.arch for r in read_profile(path)}
+    _, path, complete = _reprofile(fitted, runtime, n=12, root=tmp_path / "b", **options)
+    assert complete and {r.arch for r in read_profile(path)} == staged and len(staged) == 12
+    _, path, complete = _reprofile(
+        fitted, runtime, n=12, root=tmp_path / "c", go_on=lambda *_: False, **options
+    )
+    assert not complete and len(read_profile(path)) == 12 // REPROFILE_STAGE
 
 
 def test_reprofile_always_refits_when_the_check_fails(fitted, tmp_path) -> None:
