@@ -548,7 +548,7 @@ def _reprofile(
     # The profiler's own sample for this seed, so that the stages add up to it.
     archs = stratified_sample(space, n, np.random.default_rng(seed), shape, classes)
     stages = [archs[::REPROFILE_STAGE], archs] if go_on is not None and n >= 6 else [archs]
-    for last, subset in enumerate(stages, start=1 - len(stages)):
+    for stage, subset in enumerate(stages, start=1):
         run = profile_space(
             space,
             runtime,
@@ -562,7 +562,8 @@ def _reprofile(
             protocol=protocol,
         )
         refit, _ = fit_profile(run.path, model=model, seed=seed, space=space)
-        if last < 0 and go_on is not None and not go_on(refit, len(read_profile(run.path))):
+        more_to_come = stage < len(stages)
+        if more_to_come and go_on is not None and not go_on(refit, len(read_profile(run.path))):
             return refit, str(run.path), False
     return refit, str(run.path), True
 
