@@ -273,7 +273,7 @@ def test_a_re_profile_that_does_no_better_than_the_rescale_stops_after_its_first
 
 
 def test_the_staged_re_profile_measures_the_profilers_own_sample(fitted, tmp_path) -> None:
-    from hwnas.profiling.calibration import REPROFILE_STAGE, _reprofile
+    from hwnas.profiling.corrections import REPROFILE_STAGE, reprofile
 
     runtime = RUNTIMES.create("fake-cpu")
     options = dict(batch=1, seed=0, model="lut", protocol=FAST, progress=False)
@@ -283,14 +283,14 @@ def test_the_staged_re_profile_measures_the_profilers_own_sample(fitted, tmp_pat
         seen.append(n)
         return refit.kind == "latency"
 
-    _, path, complete = _reprofile(
+    _, path, complete = reprofile(
         fitted, runtime, n=12, root=tmp_path / "a", go_on=go_on, **options
     )
     assert complete and seen == [12 // REPROFILE_STAGE]
     staged = {r.arch for r in read_profile(path)}
-    _, path, complete = _reprofile(fitted, runtime, n=12, root=tmp_path / "b", **options)
+    _, path, complete = reprofile(fitted, runtime, n=12, root=tmp_path / "b", **options)
     assert complete and {r.arch for r in read_profile(path)} == staged and len(staged) == 12
-    _, path, complete = _reprofile(
+    _, path, complete = reprofile(
         fitted, runtime, n=12, root=tmp_path / "c", go_on=lambda *_: False, **options
     )
     assert not complete and len(read_profile(path)) == 12 // REPROFILE_STAGE
