@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from hwnas.costs import count_costs, count_costs_fast, count_layers
+from hwnas.errors import BudgetsUnmetError
 from hwnas.nn import build_model
 from hwnas.nn.supernet import build_supernet
 from hwnas.onnx_export import export_onnx, onnx_parity
@@ -82,7 +83,14 @@ def chain(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         "batch_size": 3,
     }
     run = search(config, runs_dir=root / "runs", run_id="r")
-    manifest = export_run(run.path, top_k=1, epochs=1, variants=("fp32",), protocol=FAST)
+    try:
+        manifest = export_run(run.path, top_k=1, epochs=1, variants=("fp32",), protocol=FAST)
+    except BudgetsUnmetError as error:
+        # A quick protocol on a shared core: the model its untrained twin measured under the
+        # ceiling can measure just over it once trained (CI saw it once, for nb201). The
+        # manifest is written and flags it; the chain is whole, and the test below checks
+        # the flag says why.
+        manifest = error.manifest
     return space, metrics, run.path, manifest
 
 
@@ -130,3 +138,6 @@ def test_search_and_export_give_a_verified_measured_model(chain) -> None:
     assert model["measured_latency_ms"] > 0 and model["predicted_latency_ms"] > 0
     assert 0 <= model["val_accuracy"] <= 1
     assert (run / "export" / model["file"]).is_file()
+    # Feasible, or flagged with the one budget the run has: the latency ceiling.
+    assert model["feasible"] == (not model["broken_budgets"])
+    assert all(b.startswith("latency_ms <=") for b in model["broken_budgets"])
