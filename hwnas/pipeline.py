@@ -103,7 +103,7 @@ def ensure_predictor(
         seed=config.seed,
         root=profiles_dir,
         progress=progress,
-        protocol=config.protocol(),
+        protocol=config.profile_protocol(),
     )
     predictor, metrics = fit_profile(run.path, seed=config.seed, space=space)
     saved = predictor.save(path)

@@ -442,6 +442,7 @@ def _calibrate(
         seed=components.config.seed,
         batch=device.batch,
         protocol=components.config.protocol(),
+        profile_protocol=components.config.profile_protocol(),
         workdir=partial / "calibration",
         max_ms=2 * min(ceilings) if ceilings else None,
         predictor_path=device.predictor,

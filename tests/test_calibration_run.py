@@ -150,6 +150,26 @@ def test_the_calibration_keys_are_validated_by_name() -> None:
     assert device.calibration == "rescale" and device.calibration_points == 12
 
 
+def test_a_profile_measures_with_the_run_protocol_capped_by_profile_protocol() -> None:
+    from hwnas.config import validate_config
+    from hwnas.errors import ConfigError
+
+    default = validate_config({"device": {}})
+    assert default.protocol()["min_seconds"] == 1.0 and default.protocol()["max_seconds"] == 5.0
+    profile = default.profile_protocol()
+    assert (profile["min_seconds"], profile["max_seconds"]) == (0.25, 1.0)
+    assert {k: v for k, v in profile.items() if "seconds" not in k} == {
+        k: v for k, v in default.protocol().items() if "seconds" not in k
+    }
+    # Caps only: a run protocol quicker than the caps is kept for the profile too.
+    quick = validate_config({"device": {"protocol": {"min_seconds": 0.01, "max_seconds": 0.1}}})
+    assert quick.profile_protocol() == quick.protocol()
+    with pytest.raises(ConfigError, match=r"device\.profile_protocol\.min_seconds"):
+        validate_config({"device": {"profile_protocol": {"min_seconds": 3}}})
+    with pytest.raises(ConfigError, match=r"device\.profile_protocol\.warmup"):
+        validate_config({"device": {"profile_protocol": {"warmup": 3}}})
+
+
 def test_predict_check_exits_0_when_it_agrees_1_when_not_2_on_bad_input(predictors, capsys) -> None:
     assert main(["predict", "--check", predictors["fitted"], "--points", "3", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)

@@ -16,8 +16,11 @@ When they disagree beyond the :class:`Tolerance`:
   checks it on ``points`` fresh architectures; when that check fails with the ranks still
   agreeing, it refits on every point measured so far and checks on ``points`` new ones
   (:data:`RESCALE_ROUNDS`); when the ranks disagree, or the rescaled predictor still
-  fails, it re-profiles as below, and keeps whichever of the two predictors does better
-  on the last fresh points (neither was fitted on them). That re-profile goes in two
+  fails, it re-profiles as below, and keeps whichever of the two predictors has more of
+  its predictions within ±10 % on points it was not fitted on: the last fresh points for
+  both, the refit's held-out fifth of the re-profile, and the re-profiled architectures
+  for the rescaled one (:func:`~hwnas.profiling.corrections.
+  shares_beyond_the_fresh_points`; the fresh points alone break ties). That re-profile goes in two
   stages: a third of the architectures first (spread over the same range); when the
   predictor fitted on them is clearly worse on those fresh points than the rescaled one
   (median relative error over :data:`REPROFILE_SLACK` times), the rest is not measured
@@ -56,6 +59,7 @@ from hwnas.profiling.corrections import (
     median_error,
     reprofile,
     rescale,
+    shares_beyond_the_fresh_points,
 )
 from hwnas.validate import check_int
 
@@ -92,6 +96,10 @@ class CalibrationResult:
         after: Fresh points with the corrected predictor's predictions (after an action).
         corrected: The corrected predictor (``None`` unless ``action`` corrected).
         profile: The re-profile, when ``action`` is ``reprofile``.
+        judged: After a full re-profile following a failed rescale, the share within
+            ±10 % of the refitted and the rescaled predictor on the points that decided
+            between them (see
+            :func:`hwnas.profiling.corrections.shares_beyond_the_fresh_points`), else ``None``.
     """
 
     checked: bool
@@ -108,6 +116,7 @@ class CalibrationResult:
     used: str | None = None
     seconds: float = 0.0
     attempts: list[dict[str, Any]] = field(default_factory=list)
+    judged: dict[str, Any] | None = None
     corrected: BasePredictor | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -142,6 +151,7 @@ class CalibrationResult:
             "used": self.used,
             "seconds": self.seconds,
             "attempts": list(self.attempts),
+            "judged": self.judged,
         }
 
     def lines(self) -> list[str]:
@@ -259,6 +269,7 @@ def calibrate(
     seed: int = 0,
     batch: int | None = None,
     protocol: dict[str, Any] | None = None,
+    profile_protocol: dict[str, Any] | None = None,
     workdir: str | Path | None = None,
     max_ms: float | None = None,
     check_device: bool = True,
@@ -284,6 +295,8 @@ def calibrate(
         batch: Batch size (default the predictor's).
         protocol: Keyword arguments of :func:`hwnas.profiling.protocol.measure` (default:
             the profiling protocol).
+        profile_protocol: The same for the re-profile's architectures (default:
+            ``protocol``).
         workdir: Where the measurements are kept (``profile/`` for the reference points
             and any re-profile, ``check/`` for the fresh points); a temporary folder by
             default.
@@ -396,7 +409,7 @@ def calibrate(
             seed=seed,
             root=folder / "profile",
             model=refit_model,
-            protocol=protocol,
+            protocol=protocol if profile_protocol is None else profile_protocol,
             progress=progress,
             go_on=None if rescaled is None or rescaled_after is None else not_clearly_worse,
         )
@@ -416,14 +429,36 @@ def calibrate(
         result.action, result.corrected = "reprofile", refit
         result.after = result.after.predicted_by(refit)
         result.attempts.append(attempt("reprofile", profile_archs, result.after))
-        if (
-            rescaled is not None
-            and rescaled_after is not None
-            and better(rescaled_after.figures(), result.after.figures())
-        ):
-            # Both judged on the same fresh points, which neither was fitted on.
-            result.action, result.corrected, result.after = "rescale", rescaled, rescaled_after
-            result.reason += "; the rescaled predictor did better on the fresh points: kept"
+        if rescaled is not None and rescaled_after is not None:
+            # Judged on points neither was fitted on: the same fresh points, and the
+            # re-profile (the refit's held-out fifth; every re-profiled architecture
+            # outside the rescale's own points for the rescaled one).
+            fitted = set(result.before.archs if result.before is not None else [])
+            fitted |= {r.arch for path in (folder / "check").glob("*/*.jsonl")
+                       for r in read_profile(path)}  # fmt: skip
+            refit_share, rescaled_share, n_refit, n_rescaled = shares_beyond_the_fresh_points(
+                refit, rescaled, rescaled_after, result.after, result.profile, fitted
+            )
+            result.judged = {
+                "refitted": {"within_10pct": refit_share, "points": n_refit},
+                "rescaled": {"within_10pct": rescaled_share, "points": n_rescaled},
+            }
+            if rescaled_share > refit_share or (
+                rescaled_share == refit_share
+                and better(rescaled_after.figures(), result.after.figures())
+            ):
+                result.action, result.corrected, result.after = "rescale", rescaled, rescaled_after
+                result.reason += (
+                    f"; the rescaled predictor did better ({100 * rescaled_share:.0f} % of "
+                    f"{n_rescaled} points within ±10 %, the refitted {100 * refit_share:.0f} "
+                    f"% of {n_refit}): kept"
+                )
+            else:
+                result.reason += (
+                    f"; the refitted predictor did better ({100 * refit_share:.0f} % of "
+                    f"{n_refit} points within ±10 %, the rescaled {100 * rescaled_share:.0f} "
+                    f"% of {n_rescaled}): kept"
+                )
     result.seconds = time.perf_counter() - start
     return result
 

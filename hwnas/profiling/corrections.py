@@ -63,6 +63,47 @@ def better(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     return (a["within_10pct"], -abs(a["ratio"] - 1.0)) > (b["within_10pct"], -abs(b["ratio"] - 1.0))
 
 
+def shares_beyond_the_fresh_points(
+    refit: BasePredictor,
+    rescaled: BasePredictor,
+    rescaled_after: Points,
+    refit_after: Points,
+    profile: str,
+    fitted: set[str],
+) -> tuple[float, float, int, int]:
+    """Shares within ±10 % of the refitted and the rescaled predictor, each on the 12 or so
+    fresh points and on the re-profile's architectures it was not fitted on: the refit's
+    held-out figure (``fit_profile`` holds out a fifth of the profile, fitted on the rest)
+    and the rescaled predictor on every re-profiled architecture outside ``fitted`` (the
+    points its correction was fitted on). On 12 fresh points alone a 71 % predictor beats a
+    57 % one seven times in ten (ties 13 %); on 44 and 161 points (a 150-architecture
+    re-profile), 96 times in 100.
+
+    Returns:
+        ``(refit share, rescaled share, refit points, rescaled points)``.
+    """
+    import numpy as np
+
+    from hwnas.profiling.store import read_profile
+
+    held_out = (getattr(refit, "metrics_", None) or {}).get("held_out") or {}
+    n_held = int(held_out.get("n") or 0)
+    refit_within = refit_after.figures()["within_10pct"] or 0.0
+    n_fresh = len(refit_after.archs)
+    refit_share = (refit_within * n_fresh + float(held_out.get("within_10pct") or 0.0) * n_held) / (
+        n_fresh + n_held
+    )
+    records = [r for r in read_profile(profile) if r.arch not in fitted]
+    measured = np.array([r.median_ms for r in records] + list(rescaled_after.measured_ms))
+    predicted = (
+        np.concatenate([rescaled.predict([r.arch for r in records]), rescaled_after.predicted_ms])
+        if records
+        else np.asarray(rescaled_after.predicted_ms, dtype=float)
+    )
+    rescaled_share = float(np.mean(np.abs(predicted - measured) <= 0.1 * measured))
+    return refit_share, rescaled_share, n_fresh + n_held, len(measured)
+
+
 def rescale(
     result: CalibrationResult,
     predictor: BasePredictor,
@@ -187,4 +228,5 @@ __all__ = [
     "median_error",
     "reprofile",
     "rescale",
+    "shares_beyond_the_fresh_points",
 ]

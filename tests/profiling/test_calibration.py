@@ -278,6 +278,26 @@ def test_a_re_profile_that_does_clearly_worse_than_the_rescale_stops_after_its_f
     assert "did clearly worse" in result.reason
 
 
+def test_the_re_profile_measures_with_the_profile_protocol(fitted, tmp_path, monkeypatch) -> None:
+    import hwnas.profiling.calibration as calibration_module
+
+    seen = []
+    real = calibration_module.reprofile
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["protocol"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(calibration_module, "reprofile", spy)
+    quick = {**FAST, "min_seconds": 0.0, "max_seconds": 0.005}
+    result = calibrate(
+        scaled(fitted, 3.0), RUNTIMES.create("fake-cpu"), points=6, protocol=FAST,
+        profile_protocol=quick, policy="reprofile", profile_archs=12, refit_model="lut",
+        workdir=tmp_path, check_device=False,
+    )  # fmt: skip
+    assert result.action == "reprofile" and seen == [quick]
+
+
 def test_a_re_profile_that_is_merely_no_better_after_its_first_third_goes_on(tmp_path) -> None:
     # A fit on a third of the sample errs more than the fit on all of it: on a machine no
     # predictor follows (2x slower and faster in turn) the re-profile is still completed.
@@ -288,6 +308,19 @@ def test_a_re_profile_that_is_merely_no_better_after_its_first_third_goes_on(tmp
     assert first_third <= 6 + 10 and whole == 30
     assert len(read_profile(result.profile)) >= whole > first_third
     assert "clearly worse" not in result.reason
+    # Then kept or dropped on more than the 6 fresh points: the refit's held-out fifth of
+    # the profile, and every re-profiled architecture the rescale was not fitted on.
+    judged = result.to_dict()["judged"]
+    profiled = len(read_profile(result.profile))
+    assert judged["refitted"]["points"] == 6 + round(0.2 * profiled)
+    # The rescaled one: the re-profiled architectures but the 6 reference points, and the
+    # 6 fresh points.
+    assert judged["rescaled"]["points"] == (profiled - 6) + 6
+    rescaled_won = judged["rescaled"]["within_10pct"] > judged["refitted"]["within_10pct"]
+    assert result.action == ("rescale" if rescaled_won else "reprofile") or (
+        judged["rescaled"]["within_10pct"] == judged["refitted"]["within_10pct"]
+    )
+    assert f"of {judged['refitted']['points']}" in result.reason
 
 
 def test_the_staged_re_profile_measures_the_profilers_own_sample(fitted, tmp_path) -> None:
