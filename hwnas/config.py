@@ -116,6 +116,14 @@ class DataSection(BaseModel):
         )
 
 
+def _at_most_max_seconds(value: float, info: ValidationInfo) -> float:
+    """A ``min_seconds`` validated after its section's ``max_seconds``: not above it."""
+    most = info.data.get("max_seconds")
+    if most is not None and value > most:
+        raise ValueError(f"a number <= max_seconds ({most})")
+    return value
+
+
 class ProtocolSection(BaseModel):
     """How each latency of a run is measured (:func:`hwnas.profiling.protocol.measure`):
     the calibration's points, export's candidates and models and the baselines alike,
@@ -133,7 +141,7 @@ class ProtocolSection(BaseModel):
     #: Seconds each measurement may take at most, warm-up included.
     max_seconds: float = Field(default=5.0, gt=0)
     #: Seconds of timed calls before the median may be called stable (averages out drift).
-    min_seconds: float = Field(default=1.0, ge=0)
+    min_seconds: float = Field(default=1.0, ge=0, validate_default=True)
     #: The median is stable once a window of calls moves it by less than this (relative).
     rel_tol: float = Field(default=0.01, gt=0, lt=1)
     #: Drift correction against a fixed anchor model (:mod:`hwnas.profiling.drift`):
@@ -148,9 +156,7 @@ class ProtocolSection(BaseModel):
             if least is not None and value < least:
                 raise ValueError(f"an integer >= min_repeats ({least})")
         else:
-            most = info.data.get("max_seconds")
-            if most is not None and value > most:
-                raise ValueError(f"a number <= max_seconds ({most})")
+            _at_most_max_seconds(value, info)
         return value
 
     def kwargs(self) -> dict[str, Any]:
@@ -161,8 +167,8 @@ class ProtocolSection(BaseModel):
 class ProfileProtocolSection(BaseModel):
     """How the architectures of a profile are measured (the profile fitted when no
     predictor fits this machine, and calibration's re-profile): ``device.protocol``, with
-    its two durations capped at these. A profile measures a hundred or more architectures and a
-    predictor learns from all of them; a quarter of a second of calls per architecture
+    its two durations capped at these. A profile measures a hundred or more architectures
+    and a predictor learns from all of them; a quarter of a second of calls per architecture
     gives the same level as a second (on the build VM, 65 architectures measured both ways
     an hour after their profile: median ratios 1.002 and 0.998 to it, 1.077 and 1.072 for
     65 others) in 0.5 s instead of 1.2 s each. The reference and fresh points a predictor
@@ -172,15 +178,9 @@ class ProfileProtocolSection(BaseModel):
     #: Seconds each architecture's measurement may take at most, warm-up included.
     max_seconds: float = Field(default=1.0, gt=0)
     #: Seconds of timed calls before the median may be called stable.
-    min_seconds: float = Field(default=0.25, ge=0)
+    min_seconds: float = Field(default=0.25, ge=0, validate_default=True)
 
-    @field_validator("min_seconds")
-    @classmethod
-    def _not_above_the_maximum(cls, value: float, info: ValidationInfo) -> float:
-        most = info.data.get("max_seconds")
-        if most is not None and value > most:
-            raise ValueError(f"a number <= max_seconds ({most})")
-        return value
+    _min_seconds = field_validator("min_seconds")(_at_most_max_seconds)
 
 
 class DeviceSection(BaseModel):

@@ -166,6 +166,11 @@ def test_a_profile_measures_with_the_run_protocol_capped_by_profile_protocol() -
     assert quick.profile_protocol() == quick.protocol()
     with pytest.raises(ConfigError, match=r"device\.profile_protocol\.min_seconds"):
         validate_config({"device": {"profile_protocol": {"min_seconds": 3}}})
+    # A maximum under the default minimum is caught here, not in the middle of a profile.
+    with pytest.raises(ConfigError, match=r"device\.profile_protocol\.min_seconds.*0\.1"):
+        validate_config({"device": {"profile_protocol": {"max_seconds": 0.1}}})
+    with pytest.raises(ConfigError, match=r"device\.protocol\.min_seconds.*0\.5"):
+        validate_config({"device": {"protocol": {"max_seconds": 0.5}}})
     with pytest.raises(ConfigError, match=r"device\.profile_protocol\.warmup"):
         validate_config({"device": {"profile_protocol": {"warmup": 3}}})
 

@@ -19,12 +19,13 @@ When they disagree beyond the :class:`Tolerance`:
   fails, it re-profiles as below, and keeps whichever of the two predictors has more of
   its predictions within ±10 % on points it was not fitted on: the last fresh points for
   both, the refit's held-out fifth of the re-profile, and the re-profiled architectures
-  for the rescaled one (:func:`~hwnas.profiling.corrections.
-  shares_beyond_the_fresh_points`; the fresh points alone break ties). That re-profile goes in two
-  stages: a third of the architectures first (spread over the same range); when the
-  predictor fitted on them is clearly worse on those fresh points than the rescaled one
-  (median relative error over :data:`REPROFILE_SLACK` times), the rest is not measured
-  and the rescaled predictor is kept: a machine whose latencies no fit follows saves two
+  for the rescaled one
+  (:func:`~hwnas.profiling.corrections.shares_beyond_the_fresh_points`; the fresh points
+  alone break ties). That re-profile goes in two stages: a third of the architectures
+  first (spread over the same range); when the predictor fitted on them is clearly worse
+  on those fresh points than the rescaled one (median relative error over
+  :data:`REPROFILE_SLACK` times), the rest is not measured and the rescaled predictor is
+  kept: a machine whose latencies no fit follows saves two
   thirds of the re-profile. A fit that is merely no better goes on, since a refit gains
   from the other two thirds (``benchmarks/reprofile_sizes.py``: 1.2x the rescaled
   predictor's median error on a third of the sample, 0.8x on all of it);
@@ -443,22 +444,19 @@ def calibrate(
                 "refitted": {"within_10pct": refit_share, "points": n_refit},
                 "rescaled": {"within_10pct": rescaled_share, "points": n_rescaled},
             }
-            if rescaled_share > refit_share or (
+            keep_rescaled = rescaled_share > refit_share or (
                 rescaled_share == refit_share
                 and better(rescaled_after.figures(), result.after.figures())
-            ):
+            )
+            if keep_rescaled:
                 result.action, result.corrected, result.after = "rescale", rescaled, rescaled_after
-                result.reason += (
-                    f"; the rescaled predictor did better ({100 * rescaled_share:.0f} % of "
-                    f"{n_rescaled} points within ±10 %, the refitted {100 * refit_share:.0f} "
-                    f"% of {n_refit}): kept"
-                )
-            else:
-                result.reason += (
-                    f"; the refitted predictor did better ({100 * refit_share:.0f} % of "
-                    f"{n_refit} points within ±10 %, the rescaled {100 * rescaled_share:.0f} "
-                    f"% of {n_rescaled}): kept"
-                )
+            sides = {"rescaled": (rescaled_share, n_rescaled), "refitted": (refit_share, n_refit)}
+            won, lost = ("rescaled", "refitted") if keep_rescaled else ("refitted", "rescaled")
+            result.reason += (
+                f"; the {won} predictor did better ({100 * sides[won][0]:.0f} % of "
+                f"{sides[won][1]} points within ±10 %, the {lost} "
+                f"{100 * sides[lost][0]:.0f} % of {sides[lost][1]}): kept"
+            )
     result.seconds = time.perf_counter() - start
     return result
 
