@@ -441,7 +441,9 @@ def _calibrate(
         profile_archs=device.profile_archs,
         seed=components.config.seed,
         batch=device.batch,
-        protocol=components.config.protocol(),
+        # Every architecture calibration measures is a predictor's data point (reference,
+        # fresh or re-profiled): the profile protocol, as for the predictor's own profile.
+        protocol=components.config.profile_protocol(),
         profile_protocol=components.config.profile_protocol(),
         workdir=partial / "calibration",
         max_ms=2 * min(ceilings) if ceilings else None,

@@ -128,6 +128,25 @@ def test_off_and_a_predictor_fitted_in_this_process_are_not_checked(
     )
 
 
+def test_a_run_measures_every_calibration_point_with_the_profile_protocol(
+    predictors, tmp_path, monkeypatch
+) -> None:
+    from hwnas.config import validate_config
+
+    seen = []
+    real = calibration.calibrate
+
+    def spy(*args, **kwargs):
+        seen.append((kwargs["protocol"], kwargs["profile_protocol"]))
+        return real(*args, **{**kwargs, "refit_model": "lut"})
+
+    monkeypatch.setattr(calibration, "calibrate", spy)
+    data = config(predictors, "fitted", profile_protocol={"min_seconds": 0.0, "max_seconds": 0.01})
+    search(data, runs_dir=tmp_path, run_id="p")
+    profile = validate_config(data).profile_protocol()
+    assert profile["max_seconds"] == 0.01 and seen == [(profile, profile)]
+
+
 def test_a_predictor_for_a_runtime_missing_here_is_used_unchecked(
     predictors, fast_protocol, tmp_path
 ) -> None:

@@ -57,6 +57,18 @@ def test_hand_designed_networks_compete_and_a_kept_one_is_not_trained_twice(run_
         row = rows[m["hand_designed"]]  # the exported model's own figures and file
         assert row["same_as_export"] == m["name"] and row["file"] == m["file"]
         assert row["test_accuracy"] == m["test_accuracy"]
+    # One not kept keeps its files and figures: the baseline is that training too.
+    not_kept = [m for m in manifest["not_kept"] if m["hand_designed"]]
+    assert not_kept
+    for m in not_kept:
+        row = rows[m["hand_designed"]]
+        assert row["trained_by_export"] == m["name"] and row["file"] == m["file"]
+        assert (run_dir / "export" / m["file"]).is_file()
+        assert (
+            row["val_accuracy"] == m["val_accuracy"] and row["test_accuracy"] == m["test_accuracy"]
+        )
+    plain_dropped = [m for m in manifest["not_kept"] if not m["hand_designed"]]
+    assert all(not (run_dir / "export" / m["name"]).exists() for m in plain_dropped)
     for row in rows.values():
-        if "same_as_export" not in row:
+        if "same_as_export" not in row and "trained_by_export" not in row:
             assert row["error"] is None and row["file"].startswith("baselines/")

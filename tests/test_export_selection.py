@@ -301,6 +301,36 @@ def test_without_latency_in_objectives_or_budgets_nothing_is_measured() -> None:
     assert selection.basis == "search" and len(selection.chosen) == 1
 
 
+def test_untrained_candidates_are_screened_on_the_profile_protocol(
+    predictor, data, tmp_path, monkeypatch
+) -> None:
+    import hwnas.export.run as export_module
+    from hwnas.config import validate_config
+
+    config = latency_config(predictor, data)
+    config["device"]["protocol"] = {"min_seconds": 0.0, "max_seconds": 0.02, "warmup": 1}
+    config["device"]["profile_protocol"] = {"min_seconds": 0.0, "max_seconds": 0.01}
+    run = search(config, runs_dir=tmp_path, run_id="p")
+    seen: dict[str, list] = {"screen": [], "trained": []}
+    screen, trained = export_module.untrained_latency_ms, export_module.measure_latency_ms
+
+    def screened(*args, **kwargs):
+        seen["screen"].append(kwargs["protocol"])
+        return screen(*args, **kwargs)
+
+    def measured(*args, **kwargs):
+        seen["trained"].append(kwargs)
+        return trained(*args, **kwargs)
+
+    monkeypatch.setattr(export_module, "untrained_latency_ms", screened)
+    monkeypatch.setattr(export_module, "measure_latency_ms", measured)
+    export_run(run.path, top_k=1, epochs=1)
+    valid = validate_config(config)
+    assert seen["screen"] and all(p == valid.profile_protocol() for p in seen["screen"])
+    assert seen["trained"] and all(p == valid.protocol() for p in seen["trained"])
+    assert valid.profile_protocol()["max_seconds"] == 0.01 != valid.protocol()["max_seconds"]
+
+
 def test_spares_are_trained_and_the_best_once_trained_are_kept(predictor, data, tmp_path) -> None:
     from hwnas.errors import ConfigError
 

@@ -127,7 +127,8 @@ def export_run(
             non-domination on validation accuracy and measured latency. The search ranked
             candidates on short-training estimates; full training reorders them (a model
             the estimates put on the front can be dominated once trained). The others'
-            files are removed and the manifest lists them under ``not_kept``. When fewer
+            files are removed (a hand-designed network's stay, with its figures in its
+            entry, for the baselines) and the manifest lists them under ``not_kept``. When fewer
             than ``top_k`` of those kept meet the budgets once trained and measured (or
             fill-ins gave way to a hand-designed network, see ``baselines``), the next
             candidates of the same pool are trained too, at most as many more as the first
@@ -141,7 +142,9 @@ def export_run(
             manifest says so (``selection``, ``selection_reason``).
         progress: Show progress on stderr.
         protocol: Keyword arguments of :func:`hwnas.profiling.protocol.measure` (default:
-            the run's ``device.protocol``).
+            the run's ``device.protocol`` for the trained models, and its profile protocol,
+            :meth:`hwnas.config.SearchConfig.profile_protocol`, to screen the untrained
+            candidates).
         baselines: With ``top_k``, the space's hand-designed networks that the search
             evaluated and that meet the budgets (measured latency included) compete too:
             trained like the spares, kept when they are among the ``top_k`` best once
@@ -174,6 +177,9 @@ def export_run(
     space, dataset = components.space, components.dataset
     shape = dataset.input_shape
     batch = config.device.batch if config.device is not None else 1
+    # Untrained candidates are screened on the profile protocol (their latency ranks
+    # them; the models kept are measured again, trained, on the full one).
+    screen = config.profile_protocol() if protocol is None else dict(protocol)
     protocol = config.protocol() if protocol is None else dict(protocol)
     parts = Parts(say=_warn if progress else None)
     runtime, why_not = runtime_here(config, measure)
@@ -190,7 +196,7 @@ def export_run(
             shape=shape,
             classes=dataset.num_classes,
             batch=batch,
-            protocol=protocol,
+            protocol=screen,
         )
     )
     with run.store() as store:
@@ -261,7 +267,10 @@ def export_run(
         kept, not_kept, not_kept_reasons = keep_best(models, components.objectives, top_k)
     models = kept
     for model in not_kept:
-        shutil.rmtree(out_dir / model.name, ignore_errors=True)
+        # A hand-designed network's files stay: the baselines reuse its training and
+        # measurement (one figure per network in a run, not a second draw of the noise).
+        if not model.hand_designed:
+            shutil.rmtree(out_dir / model.name, ignore_errors=True)
     mark_pareto(models, components.objectives)
     calibration = parts.attempt("calibration record", partial(load_calibration, run.path))
     manifest = {
@@ -290,6 +299,7 @@ def export_run(
                 "feasible": m.feasible,
                 "hand_designed": m.hand_designed,
                 "reason": not_kept_reasons[m.name],
+                **(_baseline_figures(m) if m.hand_designed else {}),
             }
             for m in not_kept
         ],
@@ -303,6 +313,19 @@ def export_run(
             manifest,
         )
     return manifest
+
+
+def _baseline_figures(model: ExportedModel) -> dict[str, Any]:
+    """What the baselines reuse of a hand-designed network export trained but did not keep
+    (:func:`hwnas.baselines.run_baselines`): its file and the figures of its row."""
+    return {
+        "file": model.files["fp32"],
+        "test_accuracy": model.test_accuracy,
+        "macs": model.macs,
+        "params": model.params,
+        "max_abs_diff": model.max_abs_diff,
+        "train_seconds": round(model.train_seconds, 2),
+    }
 
 
 def export_recipe(config: SearchConfig, epochs: int | None = None) -> Recipe:

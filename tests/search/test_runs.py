@@ -180,6 +180,29 @@ def importable_tests(monkeypatch) -> None:
 
 
 @pytest.mark.usefixtures("importable_tests")
+def test_the_process_pool_gives_the_inline_search_candidate_for_candidate(tmp_path) -> None:
+    """The main config trains in two processes: the same seed must give the same run."""
+    data = config(
+        space={"name": "convnet"},
+        evaluator={"name": "standalone", "recipe": {"epochs": 1, "threads": 1}},
+        strategy={"name": "random"},
+        termination={"evaluations": 6},
+        batch_size=3,
+    )
+    rows = {}
+    for name, executor in [
+        ("inline", {"name": "inline"}),
+        ("process", {"name": "process", "workers": 2}),
+    ]:
+        run = search({**data, "executor": executor}, runs_dir=tmp_path, run_id=name)
+        with RunStore(run.path / "run.db") as store:
+            rows[name] = sorted(
+                (c.arch, c.status, json.dumps(c.metrics)) for c in store.candidates()
+            )
+    assert sum(status == "done" for _, status, _ in rows["inline"]) == 6
+    assert rows["process"] == rows["inline"]
+
+
 def test_process_pool_survives_a_crashing_worker(tmp_path) -> None:
     from hwnas.executors import EvalFailure, ProcessPoolExecutor
     from hwnas.spaces import NB201Space
