@@ -153,8 +153,8 @@ def export_run(
             hand-designed network can be the better model of its region, and then it is
             the one to deploy. Either way, a model that is a hand-designed network says so
             (``hand_designed`` in the manifest), and a model is passed over when it is
-            not distinguishably better than a kept hand-designed network on any objective
-            once trained (:func:`hwnas.export.keep.edges`; ``not_kept`` says so).
+            not distinguishably better than a hand-designed network trained with it on
+            any objective (:func:`hwnas.export.keep.edges`; ``not_kept`` says so).
 
     Returns:
         The manifest (also written to ``runs/<id>/export/manifest.json``).
