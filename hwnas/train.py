@@ -122,40 +122,20 @@ class TrainResult:
 
 def evaluate(model: nn.Module, split: Split, batch_size: int = 512) -> tuple[float, float]:
     """Accuracy and mean cross-entropy of ``model`` (in eval mode) on ``split``."""
-    correct = 0
-    loss = 0.0
-    for logits, y in _eval_batches(model, split, batch_size):
-        loss += float(F.cross_entropy(logits, y, reduction="sum"))
-        correct += int((logits.argmax(1) == y).sum())
-    n = max(1, len(split))
-    return correct / n, loss / n
-
-
-def correct_mask(model: nn.Module, split: Split, batch_size: int = 512) -> list[bool]:
-    """Whether ``model`` (in eval mode) classifies each sample of ``split`` right, in order:
-    what a paired comparison of two models on the same samples needs
-    (:func:`hwnas.report.noise.paired_edge`)."""
-    out: list[bool] = []
-    for logits, y in _eval_batches(model, split, batch_size):
-        out += (logits.argmax(1) == y).tolist()
-    return out
-
-
-def _eval_batches(
-    model: nn.Module, split: Split, batch_size: int
-) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """``model``'s logits and the labels over ``split``, batch by batch, in eval mode and
-    without gradients (the model's mode is restored afterwards)."""
     was_training = model.training
     model.eval()
-    try:
-        with torch.inference_mode():
-            return [
-                (model(split.x[start : start + batch_size]), split.y[start : start + batch_size])
-                for start in range(0, len(split), batch_size)
-            ]
-    finally:
-        model.train(was_training)
+    correct = 0
+    loss = 0.0
+    with torch.inference_mode():
+        for start in range(0, len(split), batch_size):
+            x = split.x[start : start + batch_size]
+            y = split.y[start : start + batch_size]
+            logits = model(x)
+            loss += float(F.cross_entropy(logits, y, reduction="sum"))
+            correct += int((logits.argmax(1) == y).sum())
+    model.train(was_training)
+    n = max(1, len(split))
+    return correct / n, loss / n
 
 
 def augment_batch(

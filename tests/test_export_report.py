@@ -362,20 +362,6 @@ def test_wilson_intervals_match_scipy_and_noise_verdicts() -> None:
     assert dominates((0.9, 1.0), (0.9, 2.0)) and not dominates((0.9, 1.0), (0.9, 1.0))
 
 
-def test_paired_edge_counts_disagreements_and_gives_the_exact_sign_test() -> None:
-    from hwnas.report.noise import paired_edge
-
-    a = [True] * 5 + [True, True, True, False]
-    b = [True] * 5 + [False, False, False, True]
-    assert paired_edge(a, b) == (3, 1, pytest.approx(5 / 16))  # P(X >= 3), X ~ B(4, 1/2)
-    assert paired_edge(b, a)[:2] == (1, 3) and paired_edge(b, a)[2] == pytest.approx(15 / 16)
-    assert paired_edge([True, False], [True, False]) == (0, 0, 1.0)  # never disagree
-    # Only disagreements count: the samples both get wrong do not sharpen the test.
-    assert paired_edge([True, True, False], [False, False, False])[2] == pytest.approx(0.25)
-    with pytest.raises(ValueError, match="3 and 2 samples"):
-        paired_edge([True] * 3, [True] * 2)
-
-
 def test_calibration_lines_for_every_case() -> None:
     from hwnas.export import calibration_text
 

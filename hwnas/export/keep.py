@@ -3,8 +3,8 @@
 The search ranked candidates on short-training estimates and predicted latency; export
 trains each in full and measures it, and these rules decide on those figures:
 :func:`keep_best` keeps the ``top_k`` best (feasible first, then non-domination on
-validation accuracy and measured latency; a model not distinguishably better than a
-hand-designed network on any objective gives way), :func:`mark_pareto` flags the
+validation accuracy and measured latency; a model that a hand-designed network trained
+with it equals or beats on every objective gives way), :func:`mark_pareto` flags the
 non-dominated ones, and :func:`add_hand_designed` lets the space's hand-designed networks compete.
 """
 
@@ -88,9 +88,9 @@ def keep_best(
     Best: feasible first, then by non-domination rank on trained validation accuracy and
     measured latency, then by validation accuracy. A model is passed over when a
     hand-designed network trained with it (kept or not) and meeting the budgets is as good
-    on every objective (:func:`edges`: as fast, and as accurate within the validation
-    images' noise): a user would deploy that network instead. The next one fills its place,
-    and fewer than ``k`` are kept when none is left.
+    on every objective (as accurate and as fast, or better): a user would deploy that
+    network instead. The next one fills its place, and fewer than ``k`` are kept when none
+    is left.
     """
     from hwnas.pareto import nondominated_ranks
 
@@ -116,16 +116,13 @@ def keep_best(
             )
             continue
         model = models[i]
-        by = (
-            []
-            if model.hand_designed
-            else [h for h in hand if not edges(model, models[h], objectives)]
-        )
+        by = [] if model.hand_designed else [h for h in hand if np.all(F[h] <= F[i])]
         if by:
             h = models[by[0]]
             reasons[model.name] = (
-                f"no better than the hand-designed {h.name} once trained: "
-                f"{_no_edge_reason(model, h, objectives)}"
+                f"the hand-designed {h.name} is as good once trained on every objective "
+                f"(validation accuracy {h.val_accuracy:.4f} vs {model.val_accuracy:.4f}, "
+                f"latency {_latency(h):.4g} vs {_latency(model):.4g} ms)"
             )
         else:
             kept.append(i)
@@ -134,64 +131,6 @@ def keep_best(
         [m for i, m in enumerate(models) if i not in kept],
         reasons,
     )
-
-
-#: A model counts as more accurate than a hand-designed network when the exact sign test on
-#: the validation samples the two classify differently gives a one-sided p-value at most
-#: this (about one standard deviation): on a few hundred images, one or two images more
-#: are as likely to be the split's luck as the model's (:func:`hwnas.report.noise.paired_edge`).
-ACCURACY_P = 0.16
-
-
-def edges(model: ExportedModel, hand: ExportedModel, objectives: Sequence[str]) -> list[str]:
-    """The objectives on which ``model`` is distinguishably better than the hand-designed
-    network ``hand``, both trained in full: validation accuracy beyond the samples' noise
-    (paired, :data:`ACCURACY_P`; plainly higher when either lacks per-sample results),
-    latency lower (measured, else predicted: both measured in this run, by one protocol,
-    and the figures the report compares), MACs or parameters fewer. None: a user would
-    deploy ``hand`` instead (it is as fast and as small, and as accurate within what the
-    validation images can tell)."""
-    from hwnas.report.noise import paired_edge
-
-    out = []
-    for objective in objectives:
-        if objective in ("accuracy", "error"):
-            if model.val_correct is not None and hand.val_correct is not None:
-                better = paired_edge(model.val_correct, hand.val_correct)[2] <= ACCURACY_P
-            else:
-                better = model.val_accuracy > hand.val_accuracy
-        elif objective == "latency_ms":
-            mine, theirs = _latency(model), _latency(hand)
-            better = mine is not None and theirs is not None and mine < theirs
-        else:
-            better = getattr(model, objective) < getattr(hand, objective)
-        if better:
-            out.append(objective)
-    return out
-
-
-def _no_edge_reason(model: ExportedModel, hand: ExportedModel, objectives: Sequence[str]) -> str:
-    """Why ``model`` has no edge over ``hand``, objective by objective (for ``not_kept``)."""
-    from hwnas.report.noise import paired_edge
-
-    parts = []
-    for objective in objectives:
-        if objective in ("accuracy", "error"):
-            text = f"validation accuracy {model.val_accuracy:.4f} vs {hand.val_accuracy:.4f}"
-            if model.val_correct is not None and hand.val_correct is not None:
-                only_mine, only_theirs, p = paired_edge(model.val_correct, hand.val_correct)
-                text += (
-                    f" (right on {only_mine} samples it gets wrong, wrong on {only_theirs} it "
-                    f"gets right: sign test p={p:.2f} > {ACCURACY_P})"
-                )
-            parts.append(text)
-        elif objective == "latency_ms":
-            mine, theirs = _latency(model), _latency(hand)
-            if mine is not None and theirs is not None:
-                parts.append(f"latency {mine:.4g} vs {theirs:.4g} ms")
-        else:
-            parts.append(f"{objective} {getattr(model, objective)} vs {getattr(hand, objective)}")
-    return "; ".join(parts)
 
 
 def _latency(model: ExportedModel) -> float | None:
@@ -233,11 +172,4 @@ def _trained_objectives(
     return np.array(F, dtype=float), np.array([[0.0 if m.feasible else 1.0] for m in models])
 
 
-__all__ = [
-    "ACCURACY_P",
-    "add_hand_designed",
-    "edges",
-    "hand_designed_by_key",
-    "keep_best",
-    "mark_pareto",
-]
+__all__ = ["add_hand_designed", "hand_designed_by_key", "keep_best", "mark_pareto"]

@@ -63,9 +63,6 @@ class ExportedModel:
     #: The hand-designed network this model is (a baseline of the space, chosen by the
     #: search or competing for the exported set), else ``None``.
     hand_designed: str | None = None
-    #: Whether the model classifies each validation sample right (in the split's order):
-    #: for paired comparisons (:func:`hwnas.export.keep.keep_best`); not in the manifest.
-    val_correct: list[bool] | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict (the manifest entry)."""
@@ -152,9 +149,9 @@ def export_run(
             on the same short estimates as everything else; trained in full, the
             hand-designed network can be the better model of its region, and then it is
             the one to deploy. Either way, a model that is a hand-designed network says so
-            (``hand_designed`` in the manifest), and a model is passed over when it is
-            not distinguishably better than a hand-designed network trained with it on
-            any objective (:func:`hwnas.export.keep.edges`; ``not_kept`` says so).
+            (``hand_designed`` in the manifest), and a model is passed over when a
+            hand-designed network trained with it is as good on every objective once
+            trained (:func:`hwnas.export.keep.keep_best`; ``not_kept`` says so).
 
     Returns:
         The manifest (also written to ``runs/<id>/export/manifest.json``).
@@ -358,7 +355,7 @@ def _export_one(
     from hwnas.data.readers.text import token_metadata
     from hwnas.objectives import metric_value
     from hwnas.onnx_export import export_onnx, onnx_parity
-    from hwnas.train import correct_mask, train_arch
+    from hwnas.train import train_arch
 
     space, dataset = components.space, components.dataset
     shape = dataset.input_shape
@@ -422,7 +419,6 @@ def _export_one(
         search_accuracy=candidate.metrics.get("accuracy"),
         train_seconds=train_seconds,
         search_rank=rank,
-        val_correct=correct_mask(model, dataset.val),
     )
 
 
