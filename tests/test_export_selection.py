@@ -417,7 +417,14 @@ def test_a_model_a_hand_designed_network_equals_on_every_objective_gives_way() -
     assert [m.name for m in dropped] == ["same"]
     assert reasons["same"] == (
         "the hand-designed lenet5 is as good once trained on every objective (validation "
-        "accuracy 0.9400 vs 0.9400, latency 0.02 vs 0.02 ms)"
+        "accuracy 0.9400 vs 0.9400, latency 0.02 ms vs 0.02 ms)"
+    )
+    # Neither measured nor predicted: the reason still reads (no latency to format).
+    for m in (lenet, same):
+        m.measured_latency_ms = m.predicted_latency_ms = None
+    assert (
+        "latency unknown vs unknown"
+        in keep_best([same, lenet], ("error", "latency_ms"), 2)[2]["same"]
     )
 
 

@@ -122,7 +122,7 @@ def keep_best(
             reasons[model.name] = (
                 f"the hand-designed {h.name} is as good once trained on every objective "
                 f"(validation accuracy {h.val_accuracy:.4f} vs {model.val_accuracy:.4f}, "
-                f"latency {_latency(h):.4g} vs {_latency(model):.4g} ms)"
+                f"latency {_ms(_latency(h))} vs {_ms(_latency(model))})"
             )
         else:
             kept.append(i)
@@ -137,6 +137,10 @@ def _latency(model: ExportedModel) -> float | None:
     """Measured latency, else predicted (``None``: neither)."""
     measured = model.measured_latency_ms
     return model.predicted_latency_ms if measured is None else measured
+
+
+def _ms(latency: float | None) -> str:
+    return "unknown" if latency is None else f"{latency:.4g} ms"
 
 
 def mark_pareto(models: list[ExportedModel], objectives: Sequence[str]) -> None:

@@ -179,7 +179,6 @@ def importable_tests(monkeypatch) -> None:
     monkeypatch.syspath_prepend(root)  # spawn passes sys.path on to workers
 
 
-@pytest.mark.usefixtures("importable_tests")
 def test_the_process_pool_gives_the_inline_search_candidate_for_candidate(tmp_path) -> None:
     """The main config trains in two processes: the same seed must give the same run."""
     data = config(
@@ -203,6 +202,7 @@ def test_the_process_pool_gives_the_inline_search_candidate_for_candidate(tmp_pa
     assert rows["process"] == rows["inline"]
 
 
+@pytest.mark.usefixtures("importable_tests")
 def test_process_pool_survives_a_crashing_worker(tmp_path) -> None:
     from hwnas.executors import EvalFailure, ProcessPoolExecutor
     from hwnas.spaces import NB201Space
