@@ -315,14 +315,9 @@ def export_run(
 def _baseline_figures(model: ExportedModel) -> dict[str, Any]:
     """What the baselines reuse of a hand-designed network export trained but did not keep
     (:func:`hwnas.baselines.run_baselines`): its file and the figures of its row."""
-    return {
-        "file": model.files["fp32"],
-        "test_accuracy": model.test_accuracy,
-        "macs": model.macs,
-        "params": model.params,
-        "max_abs_diff": model.max_abs_diff,
-        "train_seconds": round(model.train_seconds, 2),
-    }
+    entry = model.to_dict()
+    keys = ("file", "test_accuracy", "macs", "params", "max_abs_diff", "train_seconds")
+    return {key: entry[key] for key in keys}
 
 
 def export_recipe(config: SearchConfig, epochs: int | None = None) -> Recipe:
