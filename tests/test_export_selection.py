@@ -428,6 +428,28 @@ def test_a_model_a_hand_designed_network_equals_on_every_objective_gives_way() -
     )
 
 
+def test_a_hand_designed_network_another_one_beats_gives_way() -> None:
+    # Seen in a main-job run: MobileNetV2-like was exported although ResNet-8, exported too,
+    # was more accurate and faster once trained; the report then showed one baseline
+    # dominating an exported model.
+    from hwnas.export.keep import keep_best
+
+    resnet = _trained("resnet8", 0.989, 0.036, hand="resnet8")
+    mobilenet = _trained("mobilenetv2", 0.981, 0.045, hand="mobilenetv2")
+    lenet = _trained("lenet5", 0.967, 0.019, hand="lenet5")
+    searched = _trained("searched", 0.981, 0.015)
+    spare = _trained("spare", 0.975, 0.016)
+    objectives = ("error", "latency_ms")
+    kept, dropped, reasons = keep_best([resnet, mobilenet, lenet, searched, spare], objectives, 4)
+    assert [m.name for m in kept] == ["resnet8", "lenet5", "searched", "spare"]
+    assert [m.name for m in dropped] == ["mobilenetv2"]
+    assert "hand-designed resnet8" in reasons["mobilenetv2"]
+    # Two hand-designed networks tied on every objective: the one ranked first stays.
+    twin = _trained("twin", 0.989, 0.036, hand="twin")
+    kept, dropped, reasons = keep_best([resnet, twin], objectives, 2)
+    assert [m.name for m in kept] == ["resnet8"] and "hand-designed resnet8" in reasons["twin"]
+
+
 def test_too_few_kept_once_trained_and_measured_trains_more_of_the_pool(
     predictor, data, tmp_path, monkeypatch
 ) -> None:

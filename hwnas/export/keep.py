@@ -89,8 +89,9 @@ def keep_best(
     measured latency, then by validation accuracy. A model is passed over when a
     hand-designed network trained with it (kept or not) and meeting the budgets is as good
     on every objective (as accurate and as fast, or better): a user would deploy that
-    network instead. The next one fills its place, and fewer than ``k`` are kept when none
-    is left.
+    network instead. That holds for a hand-designed network too, against the others (on
+    a tie the one ranked first stays). The next one fills its place, and fewer than ``k``
+    are kept when none is left.
     """
     from hwnas.pareto import nondominated_ranks
 
@@ -106,6 +107,7 @@ def keep_best(
     # Every hand-designed network trained and feasible, kept or not: one that a kept model
     # outranks is still there to deploy, and a model no better than it is not worth export.
     hand = [i for i in order if models[i].hand_designed and models[i].feasible]
+    rank_of = {i: n for n, i in enumerate(order)}
     reasons: dict[str, str] = {}
     kept: list[int] = []
     for i in order:
@@ -116,7 +118,11 @@ def keep_best(
             )
             continue
         model = models[i]
-        by = [] if model.hand_designed else [h for h in hand if np.all(F[h] <= F[i])]
+        by = [h for h in hand if h != i and np.all(F[h] <= F[i])]
+        if model.hand_designed:
+            # Among hand-designed networks a tie keeps the one ranked first; a searched
+            # model gives way on a tie (the network a user knows is deployed instead).
+            by = [h for h in by if np.any(F[h] < F[i]) or rank_of[h] < rank_of[i]]
         if by:
             h = models[by[0]]
             reasons[model.name] = (

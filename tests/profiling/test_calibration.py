@@ -221,6 +221,15 @@ def test_a_predictor_3x_off_is_detected_and_rescaled(fitted, tmp_path) -> None:
     assert not set(result.after.archs) & set(result.before.archs)
     archs = reference_archs(fitted, 6, seed=9)
     assert np.allclose(result.corrected.predict(archs), fitted.predict(archs), rtol=0.05)
+    # The correction used from now on is refitted on all 12 points (the figures after stay
+    # those of the fit on the 6 reference points, held out).
+    assert result.refitted_on == result.corrected.n_train_ == 12
+    assert result.to_dict()["refitted_on"] == 12 and "refitted on all 12 points" in result.reason
+    every = result.before.archs + result.after.archs
+    by_hand = CalibratedPredictor().fit(
+        scaled(fitted, 3.0), every, result.before.measured_ms + result.after.measured_ms
+    )
+    assert np.allclose(result.corrected.predict(archs), by_hand.predict(archs))
 
 
 def test_a_passing_check_with_a_clear_median_bias_scales_the_predictions(fitted, tmp_path) -> None:
@@ -250,6 +259,7 @@ def test_a_fresh_check_spoilt_by_chance_gets_a_second_round_not_a_re_profile(tmp
     assert second["fitted_on"] == 12 and second["checked_on"]["within_10pct"] >= 0.8
     assert result.action == "rescale" and result.passed and result.profile is None
     assert "round 2" in result.reason and runtime.prepared == 18
+    assert result.refitted_on == 18  # the spoilt round's points too, at the end
     assert result.to_dict()["attempts"] == result.attempts
 
 
@@ -276,6 +286,9 @@ def test_a_re_profile_that_does_clearly_worse_than_the_rescale_stops_after_its_f
     assert result.action == "rescale" and result.corrected is not None
     assert result.to_dict()["after"] == result.attempts[1]["checked_on"]
     assert "did clearly worse" in result.reason
+    # Kept, its correction refitted on every architecture measured: reference, both fresh
+    # rounds and the re-profile's first third.
+    assert result.refitted_on == result.attempts[2]["fitted_on"] + 12
 
 
 def test_the_re_profile_measures_with_the_profile_protocol(fitted, tmp_path, monkeypatch) -> None:
