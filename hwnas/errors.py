@@ -41,6 +41,11 @@ class BudgetsUnmetError(HwnasError):
         self.manifest = manifest
 
 
+class NothingFeasibleError(HwnasError):
+    """The search evaluated no candidate that meets the budgets: there is nothing to
+    export (the message says how close the best came and what to change)."""
+
+
 class DataError(HwnasError):
     """A dataset file or folder is missing, malformed or of the wrong shape."""
 

@@ -133,9 +133,11 @@ def run_pipeline(
     Raises:
         HwnasError: An invalid config, a failed search or export, or no exported model
             meeting the budgets once measured (raised after the baselines and the report).
+        NothingFeasibleError: The search evaluated no candidate meeting the budgets
+            (raised after the report of the search).
     """
     from hwnas.baselines import BASELINES_FILE, run_baselines
-    from hwnas.errors import BudgetsUnmetError, HwnasError
+    from hwnas.errors import BudgetsUnmetError, HwnasError, NothingFeasibleError
     from hwnas.export import export_run
     from hwnas.parts import Parts
     from hwnas.report import report_run
@@ -188,6 +190,12 @@ def run_pipeline(
         # The manifest is written with the flags: the baselines and the report show it
         # before the error. Any other export error ends the job here.
         manifest, unmet = error.manifest, error
+    except NothingFeasibleError as error:
+        # Nothing to export or to compare with: the report still shows what the search
+        # found (its front, hypervolume, calibration) before the error.
+        say("nothing to export; writing the report of the search")
+        page = Parts(say).attempt("report", lambda: report_run(run.path, baselines=False, say=say))
+        raise NothingFeasibleError(f"{error}; report: {page or 'not written'}") from None
     parts = Parts(say)
     baselines = None
     done = None

@@ -475,3 +475,27 @@ def test_too_few_kept_once_trained_and_measured_trains_more_of_the_pool(
     assert dropped["name"][:2] == "00" and not (run.path / "export" / dropped["name"]).exists()
     archs = [m["arch"] for m in manifest["models"] + manifest["not_kept"]]
     assert len(set(archs)) == 3  # none trained twice
+
+
+def test_the_nothing_feasible_message_says_how_close_the_best_came() -> None:
+    from types import SimpleNamespace
+
+    from hwnas.export.selection import nothing_feasible_message
+    from hwnas.objectives import parse_budget
+
+    budgets = [parse_budget("latency_ms <= 0.05"), parse_budget("accuracy >= 0.95")]
+    searched = [parse_budget("latency_ms <= 0.045"), parse_budget("accuracy >= 0.92")]
+    done = [
+        SimpleNamespace(status="done", metrics={"latency_ms": 0.04, "accuracy": 0.90}),
+        SimpleNamespace(status="done", metrics={"latency_ms": 0.09, "accuracy": 0.93}),
+    ]
+    skipped = SimpleNamespace(status="skipped", metrics={"latency_ms": 0.3})
+    failed = SimpleNamespace(status="failed", metrics={})
+    text = nothing_feasible_message([*done, skipped, failed], budgets, searched)
+    assert "(2 evaluated, 1 skipped on predicted costs, 1 failed;" in text
+    assert "latency_ms <= 0.05 (0.045 as searched): best 0.04, 1 of 2 meet it" in text
+    assert "accuracy >= 0.95 (0.92 as searched): best 0.93, 1 of 2 meet it" in text
+    assert "evaluator.recipe.epochs" in text
+    text = nothing_feasible_message([skipped, failed], budgets, budgets)
+    assert text.startswith("no candidate was evaluated (0 evaluated, 1 skipped")
+    assert "loosen the budgets" in text

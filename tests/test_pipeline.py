@@ -126,6 +126,25 @@ def test_budgets_no_model_meets_still_leave_a_report(tmp_path) -> None:
     assert not (tmp_path / "q" / "export" / "baselines.json").exists()
 
 
+def test_a_search_that_finds_nothing_feasible_says_how_close_it_came_and_leaves_a_report(
+    tmp_path,
+) -> None:
+    from hwnas.errors import NothingFeasibleError
+
+    # One supernet epoch's estimates are far under 99 % (94 % with the slack): nothing is
+    # feasible.
+    config = {**TINY, "budgets": ["accuracy >= 0.99", "macs <= 1e6"]}
+    with pytest.raises(NothingFeasibleError) as caught:
+        run_pipeline(config, runs_dir=tmp_path, run_id="n")
+    text = str(caught.value)
+    assert "no evaluated candidate meets every budget (6 evaluated" in text
+    assert "accuracy >= 0.99 (0.94 as searched): best 0." in text and ", 0 of 6 meet it" in text
+    assert "macs <= 1e+06: best" in text and "termination.evaluations" in text
+    assert text.endswith("index.html") and "report: " in text
+    report = json.loads((tmp_path / "n" / "report" / "report.json").read_text())
+    assert report["exported"] == [] and not (tmp_path / "n" / "export" / "manifest.json").exists()
+
+
 @pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)], ids=["28x28", "3x32x32"])
 def test_the_main_job_runs_end_to_end_at_other_input_sizes(tmp_path, monkeypatch, shape) -> None:
     """Profile this CPU, fit, search under a latency budget, export, baselines and report

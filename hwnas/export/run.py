@@ -15,11 +15,15 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hwnas.errors import BudgetsUnmetError, ConfigError, HwnasError
+from hwnas.errors import BudgetsUnmetError, ConfigError, HwnasError, NothingFeasibleError
 from hwnas.export.keep import add_hand_designed, hand_designed_by_key, keep_best, mark_pareto
 from hwnas.export.manifest import load_calibration
 from hwnas.export.measure import measure_latency_ms, measure_onnx_ms, runtime_here
-from hwnas.export.selection import select_candidates, untrained_latency_ms
+from hwnas.export.selection import (
+    nothing_feasible_message,
+    select_candidates,
+    untrained_latency_ms,
+)
 from hwnas.export.variants import VARIANTS, choose_deploy, make_variant
 from hwnas.io import atomic_write_json
 from hwnas.parts import Parts
@@ -212,7 +216,11 @@ def export_run(
         hand_designed = hand_designed_by_key(space)
         device_fingerprint = store.get_meta("device_fingerprint")
     if not selection.chosen:
-        raise HwnasError(f"{run.path}: the run has no feasible evaluated candidate to export")
+        with run.store() as store:
+            message = nothing_feasible_message(
+                store.candidates(), components.budgets, components.search_budgets
+            )
+        raise NothingFeasibleError(f"{run.path}: {message}")
     recipe = export_recipe(config, epochs)
     seed = config.seed if seed is None else seed
     out_dir = run.path / "export"

@@ -102,6 +102,42 @@ def measured_budgets(budgets: Sequence[Any], search_budgets: Sequence[Any]) -> t
     return tuple(out)
 
 
+def nothing_feasible_message(
+    candidates: Sequence[Any], budgets: Sequence[Any], search_budgets: Sequence[Any]
+) -> str:
+    """Why a run has nothing to export: how many candidates were evaluated, how close the
+    best came to each budget (as written, and as the search applied it where that differs:
+    a latency safety margin, an accuracy slack for estimates) and what to change."""
+    done = [c for c in candidates if c.status == "done"]
+    skipped = sum(1 for c in candidates if c.status == "skipped")
+    failed = len(candidates) - len(done) - skipped
+    counts = f"{len(done)} evaluated" + (
+        f", {skipped} skipped on predicted costs" if skipped else ""
+    )
+    counts += f", {failed} failed" if failed else ""
+    if not done:
+        return (
+            f"no candidate was evaluated ({counts}): nothing to export; a candidate "
+            "that breaks a budget on its predicted costs is not trained: loosen the "
+            "budgets, or see why the evaluations failed (hwnas report RUN)"
+        )
+    closest = []
+    for written, budget in zip(budgets, search_budgets, strict=True):
+        values = [float(c.metrics[budget.metric]) for c in done if budget.metric in c.metrics]
+        if not values:
+            continue
+        best = min(values) if budget.op == "<=" else max(values)
+        meeting = sum(1 for v in values if budget.met(v))
+        applied = "" if budget.bound == written.bound else f" ({budget.bound:g} as searched)"
+        closest.append(f"{written}{applied}: best {best:.4g}, {meeting} of {len(values)} meet it")
+    return (
+        f"no evaluated candidate meets every budget ({counts}; "
+        + "; ".join(closest)
+        + "): nothing to export. Train the estimates longer (evaluator.recipe.epochs or "
+        "supernet.epochs), evaluate more (termination.evaluations) or loosen the budgets"
+    )
+
+
 def select_candidates(
     candidates: Sequence[Any],
     *,
