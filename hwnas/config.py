@@ -370,8 +370,29 @@ def config_error(error: ValidationError, source: str = "config") -> ConfigError:
     (dotted location; ``source`` when the error is about the whole mapping)."""
     first = error.errors()[0]
     field = ".".join(str(p) for p in first["loc"]) or source
+    if first["type"] == "extra_forbidden":
+        # An unknown key: say which keys its section takes (pydantic's message is "Extra
+        # inputs are not permitted", which reads badly after "expected").
+        *section, key = first["loc"]
+        model: type[BaseModel] | None = SearchConfig
+        for part in section:
+            inner = model.model_fields.get(str(part)) if model is not None else None
+            model = _model_of(inner.annotation) if inner is not None else None
+        known = sorted(model.model_fields) if model is not None else []
+        expected = f"one of {', '.join(known)}" if known else "a known key"
+        return ConfigError(field, f"{expected} (unknown key {key!r})", first.get("input"))
     message = first["msg"].removeprefix("Value error, ").removeprefix("Input should be ")
     return ConfigError(field, message, first.get("input"))
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model in a field's annotation (``X``, ``X | None``), if any."""
+    import typing
+
+    for candidate in (annotation, *typing.get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
 
 
 def read_yaml(path: str | os.PathLike[str]) -> Any:

@@ -65,6 +65,8 @@ def ensure_predictor(
     A predictor already at ``predictors/<device-id>/<space>.json`` for this machine,
     runtime, input shape and space is reused; otherwise ``device.profile_archs``
     architectures are profiled (resuming any earlier profile) and a predictor is fitted.
+    When the files there are of models with another number of classes, this one's are
+    ``<space>-<N>classes.json`` (and ``.jsonl``): neither is touched.
 
     Returns:
         ``(predictor path, profile path or None, held-out metrics or None)``.
@@ -74,6 +76,7 @@ def ensure_predictor(
     from hwnas.profiling import device_fingerprint
     from hwnas.profiling.profiler import profile_space
     from hwnas.profiling.runtimes import runtime_with_threads
+    from hwnas.profiling.store import profile_path
     from hwnas.spaces import create_space
 
     device = config.device
@@ -82,7 +85,13 @@ def ensure_predictor(
     dataset = config.data.load()  # its input shape: a text's sequence length is a data key
     runtime = runtime_with_threads(device.runtime, device.threads)
     fingerprint = device_fingerprint(runtime, batch=device.batch, input_shape=dataset.input_shape)
-    path = default_predictor_path(fingerprint["device_id"], space.file_stem, predictors_dir)
+    stem = space.file_stem
+    path = default_predictor_path(fingerprint["device_id"], stem, predictors_dir)
+    if _classes_differ(path, profile_path(profiles_dir, fingerprint["device_id"], stem), dataset):
+        # This device's profile and predictor are of models with another number of
+        # classes (a shipped 10-class one, a 5-class image folder): files of their own.
+        stem = f"{stem}-{dataset.num_classes}classes"
+        path = default_predictor_path(fingerprint["device_id"], stem, predictors_dir)
     if path.is_file():
         try:
             predictor = load_predictor(path)
@@ -104,10 +113,30 @@ def ensure_predictor(
         root=profiles_dir,
         progress=progress,
         protocol=config.profile_protocol(),
+        stem=stem,
     )
     predictor, metrics = fit_profile(run.path, seed=config.seed, space=space)
     saved = predictor.save(path)
     return str(saved), str(run.path), metrics
+
+
+def _classes_differ(predictor_path: Path, profile: Path, dataset: Any) -> bool:
+    """Whether the predictor or the profile at these paths is of models with another
+    number of classes than ``dataset``'s (unreadable files count as not differing: the
+    caller replaces the predictor, and profiling refuses a corrupt profile by name)."""
+    from hwnas.errors import HwnasError
+    from hwnas.predictors import load_predictor
+    from hwnas.profiling.store import read_profile
+
+    try:
+        if predictor_path.is_file():
+            return int(load_predictor(predictor_path).num_classes_) != dataset.num_classes
+        if profile.is_file():
+            records = read_profile(profile)
+            return bool(records) and records[0].num_classes != dataset.num_classes
+    except HwnasError:
+        pass
+    return False
 
 
 def run_pipeline(

@@ -195,3 +195,52 @@ def test_the_main_job_runs_end_to_end_at_other_input_sizes(tmp_path, monkeypatch
     # The profile (10), export's candidates and model, and the three baselines.
     assert len(measured) >= 10 + 2 + 3
     assert all(m["max_repeats"] == 5 and m["min_seconds"] == 0.0 for m in measured)
+
+
+def test_a_dataset_with_another_number_of_classes_gets_its_own_profile_and_predictor(
+    tmp_path,
+) -> None:
+    # Seen at 224x224: an image folder of 5 classes on a device whose shipped profile is of
+    # 10 classes; the 5-class records were appended to the shipped profile, which then
+    # failed to read ("num_classes 5 differs from 10").
+    import numpy as np
+
+    from hwnas.config import validate_config
+    from hwnas.data import load_dataset
+    from hwnas.errors import HwnasError
+    from hwnas.pipeline import ensure_predictor
+    from hwnas.profiling.profiler import profile_space
+    from hwnas.profiling.runtimes import runtime_with_threads
+    from hwnas.spaces import create_space
+
+    digits = load_dataset("digits")
+    keep = digits.train.y < 5
+    np.savez(tmp_path / "five.npz", x=digits.train.x[keep][:150], y=digits.train.y[keep][:150])
+    quick = {
+        "runtime": "onnxruntime-cpu",
+        "profile_archs": 10,
+        "profile_protocol": {"min_seconds": 0.0, "max_seconds": 0.2},
+    }
+    dirs = {"profiles_dir": tmp_path / "profiles", "predictors_dir": tmp_path / "predictors"}
+    ten = validate_config({**TINY, "device": quick})
+    ten_predictor, ten_profile, _ = ensure_predictor(ten, **dirs)
+    assert ten_profile is not None
+    before = Path(ten_profile).read_bytes(), Path(ten_predictor).read_bytes()
+    five = validate_config(
+        {**TINY, "data": {"name": f"npz:{tmp_path / 'five.npz'}"}, "device": quick}
+    )
+    predictor, profile, _ = ensure_predictor(five, **dirs)
+    assert profile is not None and profile.endswith("-5classes.jsonl")
+    assert predictor.endswith("-5classes.json") and Path(predictor).is_file()
+    assert (Path(ten_profile).read_bytes(), Path(ten_predictor).read_bytes()) == before
+    # Found again the next time, not profiled anew; the 10-class one as well.
+    assert ensure_predictor(five, **dirs) == (predictor, None, None)
+    assert ensure_predictor(ten, **dirs)[:2] == (ten_predictor, None)
+    # Profiling 5-class models into the 10-class file is refused, the file left as it was.
+    space = create_space("mbconv", **{k: v for k, v in TINY["space"].items() if k != "name"})
+    with pytest.raises(HwnasError, match="models with 10 classes; these have 5"):
+        profile_space(
+            space, runtime_with_threads("onnxruntime-cpu", 1), n=2, input_shape=(1, 8, 8),
+            num_classes=5, root=tmp_path / "profiles", protocol=QUICK,
+        )  # fmt: skip
+    assert Path(ten_profile).read_bytes() == before[0]

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 
 from hwnas.costs import count_costs_fast
-from hwnas.errors import ConfigError
+from hwnas.errors import ConfigError, HwnasError
 from hwnas.profiling.fingerprint import device_fingerprint
 from hwnas.profiling.protocol import measure_model
 from hwnas.profiling.runtimes import Runtime
@@ -115,6 +115,7 @@ def profile_space(
     progress: bool = False,
     protocol: dict[str, Any] | None = None,
     on_record: Callable[[ProfileRecord], None] | None = None,
+    stem: str | None = None,
 ) -> ProfileRun:
     """Measure architectures of ``space`` on ``runtime`` and append them to its profile.
 
@@ -131,6 +132,8 @@ def profile_space(
         progress: Show a progress bar with ETA on stderr.
         protocol: Keyword arguments for :func:`hwnas.profiling.protocol.measure`.
         on_record: Called after each architecture is measured and saved.
+        stem: The profile's file name without ``.jsonl`` (default the space's
+            ``file_stem``).
 
     Returns:
         Where the profile is and how many architectures were measured or skipped.
@@ -145,9 +148,18 @@ def profile_space(
     if (n is None) == (archs is None):
         raise ConfigError("n", "either a number of architectures or a list of them")
     fingerprint = device_fingerprint(runtime, batch=batch, input_shape=shape)
-    path = profile_path(root, fingerprint["device_id"], space.file_stem)
+    path = profile_path(root, fingerprint["device_id"], stem or space.file_stem)
     if path.exists():
-        read_profile(path)  # refuse to append to a corrupt or foreign profile
+        # Refuse to append to a corrupt or foreign profile: every line must describe the
+        # same models (the device id already fixes the input shape and the batch).
+        records = read_profile(path)
+        if records and records[0].num_classes != num_classes:
+            raise HwnasError(
+                f"{path}: a profile of models with {records[0].num_classes} classes; these "
+                f"have {num_classes}: profile into another folder (hwnas profile --out-dir)"
+            )
+        if records and records[0].space_fingerprint not in (None, space.fingerprint()):
+            raise HwnasError(f"{path}: a profile of another configuration of {space.name}")
     if archs is None:
         assert n is not None
         archs = stratified_sample(space, n, np.random.default_rng(seed), shape, num_classes)

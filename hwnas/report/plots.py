@@ -64,16 +64,22 @@ def pareto_plot(data: RunData, baselines: list[dict[str, Any]], path: Path) -> P
                 color = "#2ca02c" if m["feasible"] else "#d62728"
                 ax.scatter([point[1]], [point[0]], c=color, zorder=5, **EXPORTED)
             ax.scatter([], [], c="#2ca02c", label="exported: test accuracy, measured", **EXPORTED)
-        shown = []
-        for b in baselines:
-            point = baseline_point(b, cost)
+        named = [(b["name"], baseline_point(b, cost)) for b in baselines]
+        shown = sorted((p for _, p in named if p is not None), key=lambda p: p[1])
+        for name, point in named:
             if point is None:
                 continue
-            shown.append(point)
             acc, x = point
             ax.scatter([x], [acc], zorder=5, **HANDMADE)
+            # Neighbours' names (in the order of the x axis) alternate below and above
+            # their marker, so that two networks of similar latency stay readable.
+            below = shown.index(point) % 2 == 0
             ax.annotate(
-                b["name"], (x, acc), textcoords="offset points", xytext=(5, -10), fontsize=8
+                name,
+                (x, acc),
+                textcoords="offset points",
+                xytext=(5, -10 if below else 5),
+                fontsize=8,
             )
         if shown:
             ax.scatter([], [], label="hand-designed: test accuracy, measured", **HANDMADE)

@@ -68,6 +68,20 @@ def test_bad_configs_name_the_field_and_leave_no_run(tmp_path, changes, field) -
     assert list(tmp_path.iterdir()) == []
 
 
+def test_an_unknown_key_lists_the_keys_its_section_takes() -> None:
+    from hwnas.config import validate_config
+    from hwnas.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        validate_config(config(device={"profile_protocol": {"warmup": 1}}))
+    assert str(info.value) == (
+        "device.profile_protocol.warmup: expected one of max_seconds, min_seconds "
+        "(unknown key 'warmup'), got 1"
+    )
+    with pytest.raises(ConfigError, match=r"^colour: expected one of batch_size, budgets, "):
+        validate_config(config(colour="blue"))
+
+
 def test_bad_config_from_the_cli_exits_2(tmp_path, capsys) -> None:
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(config(strategy={"name": "annealing"})))
