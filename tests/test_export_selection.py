@@ -331,14 +331,29 @@ def test_untrained_candidates_are_screened_on_the_profile_protocol(
     assert valid.profile_protocol()["max_seconds"] == 0.01 != valid.protocol()["max_seconds"]
 
 
-def test_spares_are_trained_and_the_best_once_trained_are_kept(predictor, data, tmp_path) -> None:
+def test_spares_are_trained_and_the_best_once_trained_are_kept(
+    predictor, data, tmp_path, monkeypatch
+) -> None:
+    import hwnas.export.run as export_module
     from hwnas.errors import ConfigError
 
     run = search(latency_config(predictor, data), runs_dir=tmp_path, run_id="s")
     with pytest.raises(ConfigError, match="--spare"):
         export_run(run.path, spare=1, epochs=1, protocol=FAST)  # spares need a top_k
-    manifest = export_run(run.path, top_k=1, spare=2, epochs=1, protocol=FAST)
+    made = []
+    real = export_module.make_variant
+
+    def spy(variant, path, *args, **kwargs):
+        made.append(path.parent.name)
+        return real(variant, path, *args, **kwargs)
+
+    monkeypatch.setattr(export_module, "make_variant", spy)
+    manifest = export_run(
+        run.path, top_k=1, spare=2, epochs=1, protocol=FAST, variants=("fp32", "fp16")
+    )
     (kept,) = manifest["models"]
+    # Variants are made for the kept model only, after the choice.
+    assert made == [kept["name"]] and "fp16" in kept["variants"]
     dropped = manifest["not_kept"]
     assert len(dropped) == 2 and all(d["name"] != kept["name"] for d in dropped)
     export_dir = run.path / "export"

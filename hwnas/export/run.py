@@ -248,7 +248,6 @@ def export_run(
             model.selection_latency_ms = selection.measured_ms.get(candidate.arch)
             network = str(space.network_key(space.parse(model.arch)))
             model.hand_designed = hand_designed.get(network)
-            _add_variants(model, variants, out_dir, dataset, runtime, batch, protocol, parts)
             out.append(model)
         return out
 
@@ -271,6 +270,10 @@ def export_run(
         refills += len(more)
         kept, not_kept, not_kept_reasons = keep_best(models, components.objectives, top_k)
     models = kept
+    # Variants (made, checked, measured) for the kept models only: nothing decides on
+    # them before, and a spare's would be thrown away.
+    for model in models:
+        _add_variants(model, variants, out_dir, dataset, runtime, batch, protocol, parts)
     for model in not_kept:
         # A hand-designed network's files stay: the baselines reuse its training and
         # measurement (one figure per network in a run, not a second draw of the noise).

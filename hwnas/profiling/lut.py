@@ -121,6 +121,11 @@ def measure_lut(
         table = read_lut(path)
         if table["device_id"] != device_id or table["space_fingerprint"] != space.fingerprint():
             raise HwnasError(f"{path}: a table of another device or space configuration")
+        if int(table["num_classes"]) != int(num_classes):
+            raise HwnasError(
+                f"{path}: a table of models with {table['num_classes']} classes; these have "
+                f"{num_classes}: measure into another folder (hwnas profile --out-dir)"
+            )
         done = set(table["ms"])
     specs = space.table_blocks(shape)
     if specs is None:

@@ -14,6 +14,7 @@ from hwnas.predictors import (
     fit_profile,
     split_records,
 )
+from hwnas.predictors.latency import TIE_MALE
 from hwnas.spaces import create_space
 
 from .synthetic import additive_latency, make_records, synthetic_fingerprint, write_profile
@@ -58,8 +59,10 @@ def test_auto_chooses_by_cross_validation(nb201) -> None:
     predictor = LatencyPredictor(cv=3).fit(records)
     scores = predictor.cv_scores_
     assert set(scores) == {"lut", "lut-boost", "gbr", "rf", "mlp", "gp", "linear-macs"}
-    best = min(("lut", "lut-boost", "gbr", "rf", "mlp", "gp"), key=lambda m: scores[m]["male"])
-    assert predictor.model_name_ == best == "lut"  # the truth is additive
+    best = min(scores[m]["male"] for m in ("lut", "lut-boost", "gbr", "rf", "mlp", "gp"))
+    # The truth is additive: the lookup table is exact (lut-boost, a table plus boosted
+    # residuals, scores the same up to float rounding: a tie goes to the simpler model).
+    assert predictor.model_name_ == "lut" and scores["lut"]["male"] <= best + TIE_MALE
     assert scores["lut"]["male"] < scores["linear-macs"]["male"]
     seen = {r.arch for r in records}
     test = [r for r in make_records(nb201, 300, additive_latency(1), seed=1) if r.arch not in seen]

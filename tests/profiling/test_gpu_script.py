@@ -38,8 +38,15 @@ def load_run_py() -> ModuleType:
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 def test_dry_run_profiles_fits_and_writes_results(tmp_path: Path) -> None:
     env = dict(os.environ, OUT=str(tmp_path), PYTHON=sys.executable, OMP_NUM_THREADS="1")
+    # A budget well above the dry run's 40 s: on a loaded CI machine the default once ran
+    # out one architecture short (9 of 10 measured). What is checked here is that every
+    # step runs; stopping at the deadline has its own test below.
     done = subprocess.run(
-        ["bash", str(SCRIPT), "--dry-run"], env=env, capture_output=True, text=True, timeout=120
+        ["bash", str(SCRIPT), "--dry-run", "--budget-s", "200"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == [

@@ -85,6 +85,11 @@ def test_measure_lut_writes_every_block_once_and_resumes(measured) -> None:
         space, runtime, input_shape=(1, 8, 8), num_classes=10, root=root, protocol=FAST
     )
     assert again.measured == 0 and again.skipped == len(specs)
+    # Models with another number of classes (another head) are refused, the table kept.
+    before = run.path.read_bytes()
+    with pytest.raises(HwnasError, match="models with 10 classes; these have 5"):
+        measure_lut(space, runtime, input_shape=(1, 8, 8), num_classes=5, root=root, protocol=FAST)
+    assert run.path.read_bytes() == before
 
 
 def test_measuring_after_a_crash_cuts_the_torn_line_first(measured, tmp_path) -> None:
