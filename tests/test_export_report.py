@@ -373,3 +373,10 @@ def test_calibration_lines_for_every_case() -> None:
     fine = {**CALIBRATION, "action": "none", "after": None}
     assert calibration_text(fine).endswith("no correction needed")
     assert "ratio 2.00, 0 % within ±10 %" in calibration_text(CALIBRATION)
+
+
+def test_a_report_before_export_says_so_and_how_to_export(tiny, tmp_path) -> None:
+    run = search(tiny, runs_dir=tmp_path, run_id="s")
+    page = report_run(run.path).read_text()
+    assert "Not exported yet: <code>hwnas export RUN</code>" in page
+    assert "Nothing exported" not in page

@@ -143,6 +143,8 @@ def test_a_search_that_finds_nothing_feasible_says_how_close_it_came_and_leaves_
     assert text.endswith("index.html") and "report: " in text
     report = json.loads((tmp_path / "n" / "report" / "report.json").read_text())
     assert report["exported"] == [] and not (tmp_path / "n" / "export" / "manifest.json").exists()
+    page = (tmp_path / "n" / "report" / "index.html").read_text()
+    assert "Nothing exported: no evaluated candidate met every budget" in page
 
 
 @pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)], ids=["28x28", "3x32x32"])

@@ -39,6 +39,17 @@ def render(
     ]
     if data["exported"]:
         parts += _exported(data)
+    elif not data["pareto"]:
+        parts.append(
+            "<p class='failed'>Nothing exported: no evaluated candidate met every budget "
+            "(the plot shows how close they came). Train the estimates longer, evaluate "
+            "more candidates or loosen the budgets.</p>"
+        )
+    else:
+        parts.append(
+            "<p>Not exported yet: <code>hwnas export RUN</code> trains, exports and "
+            "measures the search's front.</p>"
+        )
     if data.get("baselines_status") != "not shown":
         parts += _baselines(data)
     for model, rows in layers.items():
