@@ -76,7 +76,7 @@ def ensure_predictor(
     from hwnas.profiling import device_fingerprint
     from hwnas.profiling.profiler import profile_space
     from hwnas.profiling.runtimes import runtime_with_threads
-    from hwnas.profiling.store import profile_path
+    from hwnas.profiling.store import classes_stem, profile_path
     from hwnas.spaces import create_space
 
     device = config.device
@@ -90,7 +90,7 @@ def ensure_predictor(
     if _classes_differ(path, profile_path(profiles_dir, fingerprint["device_id"], stem), dataset):
         # This device's profile and predictor are of models with another number of
         # classes (a shipped 10-class one, a 5-class image folder): files of their own.
-        stem = f"{stem}-{dataset.num_classes}classes"
+        stem = classes_stem(stem, dataset.num_classes)
         path = default_predictor_path(fingerprint["device_id"], stem, predictors_dir)
     if path.is_file():
         try:

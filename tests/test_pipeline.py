@@ -200,7 +200,7 @@ def test_the_main_job_runs_end_to_end_at_other_input_sizes(tmp_path, monkeypatch
 
 
 def test_a_dataset_with_another_number_of_classes_gets_its_own_profile_and_predictor(
-    tmp_path,
+    tmp_path, monkeypatch
 ) -> None:
     # Seen at 224x224: an image folder of 5 classes on a device whose shipped profile is of
     # 10 classes; the 5-class records were appended to the shipped profile, which then
@@ -211,6 +211,7 @@ def test_a_dataset_with_another_number_of_classes_gets_its_own_profile_and_predi
     from hwnas.data import load_dataset
     from hwnas.errors import HwnasError
     from hwnas.pipeline import ensure_predictor
+    from hwnas.predictors import load_predictor
     from hwnas.profiling.profiler import profile_space
     from hwnas.profiling.runtimes import runtime_with_threads
     from hwnas.spaces import create_space
@@ -238,11 +239,18 @@ def test_a_dataset_with_another_number_of_classes_gets_its_own_profile_and_predi
     # Found again the next time, not profiled anew; the 10-class one as well.
     assert ensure_predictor(five, **dirs) == (predictor, None, None)
     assert ensure_predictor(ten, **dirs)[:2] == (ten_predictor, None)
-    # Profiling 5-class models into the 10-class file is refused, the file left as it was.
+    # `hwnas profile` (profile_space with no stem) puts 5-class models in the 5-class
+    # file; into the 10-class file by name, they are refused. Either way it is untouched.
     space = create_space("mbconv", **{k: v for k, v in TINY["space"].items() if k != "name"})
+    runtime = runtime_with_threads("onnxruntime-cpu", 1)
+    common = {"input_shape": (1, 8, 8), "num_classes": 5, "root": tmp_path / "profiles"}
+    run = profile_space(space, runtime, n=2, protocol=QUICK, **common)
+    assert str(run.path) == profile
     with pytest.raises(HwnasError, match="models with 10 classes; these have 5"):
-        profile_space(
-            space, runtime_with_threads("onnxruntime-cpu", 1), n=2, input_shape=(1, 8, 8),
-            num_classes=5, root=tmp_path / "profiles", protocol=QUICK,
-        )  # fmt: skip
+        profile_space(space, runtime, n=2, protocol=QUICK, stem=space.file_stem, **common)
     assert Path(ten_profile).read_bytes() == before[0]
+    # `hwnas fit` (save with no path) does the same with the predictor file.
+    monkeypatch.chdir(tmp_path)
+    saved = load_predictor(predictor).save()
+    assert saved == Path("predictors") / Path(predictor).relative_to(dirs["predictors_dir"])
+    assert Path(ten_predictor).read_bytes() == before[1]

@@ -30,7 +30,7 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 
 from hwnas.errors import ConfigError, HwnasError
-from hwnas.profiling.store import ProfileRecord
+from hwnas.profiling.store import ProfileRecord, classes_stem
 from hwnas.registry import Registry
 from hwnas.spaces.base import Arch, SearchSpace
 
@@ -45,6 +45,16 @@ def default_predictor_path(
 ) -> Path:
     """``root/<device_id>/<space>.json``."""
     return Path(root) / device_id / f"{space}.json"
+
+
+def _classes_of(path: str | os.PathLike[str]) -> int | None:
+    """The ``num_classes`` of the predictor file at ``path`` (``None``: no such file, or
+    one that does not say)."""
+    try:
+        value = json.loads(Path(path).read_text()).get("num_classes")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, int) else None
 
 
 @dataclass(frozen=True)
@@ -401,6 +411,11 @@ class BasePredictor(abc.ABC):
         self._check_fitted()
         stem = self.space().file_stem
         target = default_predictor_path(self.device_id_, stem) if path is None else path
+        if path is None and _classes_of(target) not in (None, int(self.num_classes_)):
+            # The device's predictor there is for models with another number of classes.
+            target = default_predictor_path(
+                self.device_id_, classes_stem(stem, int(self.num_classes_))
+            )
         text = json.dumps(self.to_json(), indent=1, allow_nan=False) + "\n"
         return atomic_write_text(target, text)
 

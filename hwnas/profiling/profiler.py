@@ -26,6 +26,7 @@ from hwnas.profiling.runtimes import Runtime
 from hwnas.profiling.store import (
     ProfileRecord,
     append_records,
+    classes_stem,
     measured_archs,
     profile_path,
     read_profile,
@@ -133,7 +134,8 @@ def profile_space(
         protocol: Keyword arguments for :func:`hwnas.profiling.protocol.measure`.
         on_record: Called after each architecture is measured and saved.
         stem: The profile's file name without ``.jsonl`` (default the space's
-            ``file_stem``).
+            ``file_stem``, or :func:`~hwnas.profiling.store.classes_stem` of it when that
+            file is of models with another number of classes).
 
     Returns:
         Where the profile is and how many architectures were measured or skipped.
@@ -149,6 +151,14 @@ def profile_space(
         raise ConfigError("n", "either a number of architectures or a list of them")
     fingerprint = device_fingerprint(runtime, batch=batch, input_shape=shape)
     path = profile_path(root, fingerprint["device_id"], stem or space.file_stem)
+    if stem is None and path.exists():
+        records = read_profile(path)
+        if records and records[0].num_classes != num_classes:
+            # The device's profile is of models with another number of classes: these
+            # get their own file (classes_stem), the other is left as it is.
+            path = profile_path(
+                root, fingerprint["device_id"], classes_stem(space.file_stem, num_classes)
+            )
     if path.exists():
         # Refuse to append to a corrupt or foreign profile: every line must describe the
         # same models (the device id already fixes the input shape and the batch).

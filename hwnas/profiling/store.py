@@ -115,6 +115,13 @@ def profile_path(root: str | os.PathLike[str], device_id: str, space: str) -> Pa
     return Path(root) / device_id / f"{space}.jsonl"
 
 
+def classes_stem(stem: str, num_classes: int) -> str:
+    """The file stem of a profile or predictor of models with ``num_classes`` classes where
+    the file of the plain ``stem`` is of models with another number (a shipped 10-class
+    profile, a 5-class image folder): ``<stem>-<N>classes``, so that neither is touched."""
+    return f"{stem}-{int(num_classes)}classes"
+
+
 def _lines(path: Path) -> list[tuple[int, str]]:
     """The complete lines of ``path`` with their 1-based numbers (a torn last line dropped)."""
     text = path.read_bytes().decode("utf-8", errors="replace")
