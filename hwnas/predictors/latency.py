@@ -168,8 +168,8 @@ class LatencyPredictor(BasePredictor):
                     pred[test] = fold_model.predict(X[test])
                 scores[name] = {**_score(y, pred), "seconds": time.perf_counter() - start}
             # Equal scores go to the first in LEARNED_MODELS order; "equal" allows for
-            # float rounding (two exact fits score 2e-16 and 2e-16, in an order that
-            # changed with a numpy or scikit-learn release).
+            # float rounding (two exact fits scored 2.1e-16 and 2.3e-16, in an order that
+            # changed between two fresh installs of the same code).
             best = min(scores[m]["male"] for m in candidates)
             model = next(m for m in candidates if scores[m]["male"] <= best + TIE_MALE)
         fitted = create_model(model, seed)
