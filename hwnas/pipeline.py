@@ -121,22 +121,21 @@ def ensure_predictor(
 
 
 def _classes_differ(predictor_path: Path, profile: Path, dataset: Any) -> bool:
-    """Whether the predictor or the profile at these paths is of models with another
-    number of classes than ``dataset``'s (unreadable files count as not differing: the
-    caller replaces the predictor, and profiling refuses a corrupt profile by name)."""
+    """Whether the predictor or (without one) the profile at these paths is of models with
+    another number of classes than ``dataset``'s (an unreadable profile counts as not
+    differing: profiling refuses it by name)."""
     from hwnas.errors import HwnasError
-    from hwnas.predictors import load_predictor
+    from hwnas.predictors.base import predictor_classes
     from hwnas.profiling.store import read_profile
 
-    try:
-        if predictor_path.is_file():
-            return int(load_predictor(predictor_path).num_classes_) != dataset.num_classes
-        if profile.is_file():
+    classes = predictor_classes(predictor_path)
+    if classes is None and profile.is_file():
+        try:
             records = read_profile(profile)
-            return bool(records) and records[0].num_classes != dataset.num_classes
-    except HwnasError:
-        pass
-    return False
+        except HwnasError:
+            return False
+        classes = records[0].num_classes if records else None
+    return classes is not None and classes != dataset.num_classes
 
 
 def run_pipeline(

@@ -47,7 +47,7 @@ def default_predictor_path(
     return Path(root) / device_id / f"{space}.json"
 
 
-def _classes_of(path: str | os.PathLike[str]) -> int | None:
+def predictor_classes(path: str | os.PathLike[str]) -> int | None:
     """The ``num_classes`` of the predictor file at ``path`` (``None``: no such file, or
     one that does not say)."""
     try:
@@ -411,7 +411,7 @@ class BasePredictor(abc.ABC):
         self._check_fitted()
         stem = self.space().file_stem
         target = default_predictor_path(self.device_id_, stem) if path is None else path
-        if path is None and _classes_of(target) not in (None, int(self.num_classes_)):
+        if path is None and predictor_classes(target) not in (None, int(self.num_classes_)):
             # The device's predictor there is for models with another number of classes.
             target = default_predictor_path(
                 self.device_id_, classes_stem(stem, int(self.num_classes_))

@@ -27,7 +27,6 @@ from hwnas.profiling.store import (
     ProfileRecord,
     append_records,
     classes_stem,
-    measured_archs,
     profile_path,
     read_profile,
 )
@@ -151,29 +150,27 @@ def profile_space(
         raise ConfigError("n", "either a number of architectures or a list of them")
     fingerprint = device_fingerprint(runtime, batch=batch, input_shape=shape)
     path = profile_path(root, fingerprint["device_id"], stem or space.file_stem)
-    if stem is None and path.exists():
-        records = read_profile(path)
-        if records and records[0].num_classes != num_classes:
-            # The device's profile is of models with another number of classes: these
-            # get their own file (classes_stem), the other is left as it is.
-            path = profile_path(
-                root, fingerprint["device_id"], classes_stem(space.file_stem, num_classes)
-            )
-    if path.exists():
-        # Refuse to append to a corrupt or foreign profile: every line must describe the
-        # same models (the device id already fixes the input shape and the batch).
-        records = read_profile(path)
-        if records and records[0].num_classes != num_classes:
-            raise HwnasError(
-                f"{path}: a profile of models with {records[0].num_classes} classes; these "
-                f"have {num_classes}: profile into another folder (hwnas profile --out-dir)"
-            )
-        if records and records[0].space_fingerprint not in (None, space.fingerprint()):
-            raise HwnasError(f"{path}: a profile of another configuration of {space.name}")
+    records = read_profile(path) if path.exists() else []
+    if stem is None and records and records[0].num_classes != num_classes:
+        # The device's profile is of models with another number of classes: these get
+        # their own file (classes_stem), the other is left as it is.
+        path = profile_path(
+            root, fingerprint["device_id"], classes_stem(space.file_stem, num_classes)
+        )
+        records = read_profile(path) if path.exists() else []
+    # Refuse to append to a corrupt (read_profile raises) or foreign profile: every line
+    # must describe the same models (the device id already fixes input shape and batch).
+    if records and records[0].num_classes != num_classes:
+        raise HwnasError(
+            f"{path}: a profile of models with {records[0].num_classes} classes; these "
+            f"have {num_classes}: profile into another folder (hwnas profile --out-dir)"
+        )
+    if records and records[0].space_fingerprint not in (None, space.fingerprint()):
+        raise HwnasError(f"{path}: a profile of another configuration of {space.name}")
     if archs is None:
         assert n is not None
         archs = stratified_sample(space, n, np.random.default_rng(seed), shape, num_classes)
-    done = measured_archs(path)
+    done = {r.arch for r in records}
     todo = [a for a in dict.fromkeys(archs) if str(a) not in done]
     run = ProfileRun(path, fingerprint["device_id"], 0, len(archs) - len(todo), len(archs))
     bar = progress_bar(progress)
