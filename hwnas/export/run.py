@@ -147,7 +147,9 @@ def export_run(
             :meth:`hwnas.config.SearchConfig.profile_protocol`, to screen the untrained
             candidates).
         baselines: With ``top_k``, the space's hand-designed networks that the search
-            evaluated and that meet the budgets (measured latency included) compete too:
+            evaluated and that meet the budgets (measured latency included; an accuracy
+            floor is checked once they are trained, not on the search's short estimate)
+            compete too:
             trained like the spares, kept when they are among the ``top_k`` best once
             trained (the manifest names them in ``hand_designed``). The search ranked them
             on the same short estimates as everything else; trained in full, the
