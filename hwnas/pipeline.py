@@ -201,6 +201,11 @@ def run_pipeline(
         fitted_here=profile is not None,
         log=say,
     )
+    found = run.result
+    say(
+        f"search: {found.evaluations} evaluations in {found.seconds:.0f} s, stopped by "
+        f"{found.stopped_by}; {len(found.pareto)} on its Pareto front"
+    )
     say(f"run folder: {run.path}; exporting the Pareto set")
     settings = config.export
     unmet = None

@@ -256,7 +256,9 @@ def run_search(
                 break
             archs = strategy.ask(batch_size)
             if not archs:
-                stopped_by = "space exhausted"
+                # The space is exhausted, or the strategy is done (differentiable: its
+                # sweep of latency targets derived all it will).
+                stopped_by = "strategy done (asked for nothing more)"
                 break
             candidates = _evaluate_batch(
                 archs,

@@ -91,6 +91,13 @@ def test_the_baselines_come_out_but_the_one_that_failed(result) -> None:
     assert any("baseline mobilenetv2: build failed" in line for line in said)
 
 
+def test_the_run_says_how_its_search_ended(result) -> None:
+    _, said = result
+    ended = [line for line in said if line.startswith("search: ")]
+    assert len(ended) == 1 and "6 evaluations in" in ended[0]
+    assert "stopped by evaluations" in ended[0] and "on its Pareto front" in ended[0]
+
+
 def test_the_report_shows_models_baselines_and_the_failure(result) -> None:
     out, _ = result
     page = Path(out.report)

@@ -134,7 +134,8 @@ def nothing_feasible_message(
         f"no evaluated candidate meets every budget ({counts}; "
         + "; ".join(closest)
         + "): nothing to export. Train the estimates longer (evaluator.recipe.epochs or "
-        "supernet.epochs), evaluate more (termination.evaluations) or loosen the budgets"
+        "supernet.epochs), evaluate more (termination.evaluations; strategy.targets for "
+        "differentiable) or loosen the budgets"
     )
 
 

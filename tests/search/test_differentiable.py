@@ -168,7 +168,7 @@ def test_a_sweep_derives_archs_under_each_target_ordered_by_latency(digits, tmp_
     latencies = [e["latency_ms"] for e in derived]
     assert latencies == sorted(latencies, reverse=True)
     # Asked once each, evaluated (never skipped), then the empty ask ended the search.
-    assert result.stopped_by == "space exhausted"
+    assert result.stopped_by == "strategy done (asked for nothing more)"
     assert {c.status for c in candidates} == {"done"}
     assert len(candidates) == len({e["arch"] for e in derived})
     assert all(c.metrics["latency_ms"] <= ceiling for c in candidates)
