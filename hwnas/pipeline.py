@@ -164,11 +164,6 @@ def run_pipeline(
         NothingFeasibleError: The search evaluated no candidate meeting the budgets
             (raised after the report of the search).
     """
-    from hwnas.baselines import BASELINES_FILE, run_baselines
-    from hwnas.errors import BudgetsUnmetError, HwnasError, NothingFeasibleError
-    from hwnas.export import export_run
-    from hwnas.parts import Parts
-    from hwnas.report import report_run
     from hwnas.runs import check_text_data, search
 
     if isinstance(config, str | Path):
@@ -201,24 +196,82 @@ def run_pipeline(
         fitted_here=profile is not None,
         log=say,
     )
+    return _finish(run, say, progress, (profile, predictor_path, metrics), resumed=False)
+
+
+def resume_pipeline(
+    run_dir: str | Path, *, progress: bool = False, log: Any = None
+) -> PipelineResult:
+    """Finish an interrupted ``hwnas run`` (killed, out of time, a machine restarted).
+
+    The search goes on from its store where it stopped (:func:`hwnas.runs.resume`; a
+    finished one is left as it is), with the predictor and calibration the run started
+    with (nothing is profiled or checked again); export runs unless it had finished
+    (``export/manifest.json`` is written last, and an unfinished export leaves the last
+    finished one, if any, in place), the baselines likewise (``export/baselines.json``),
+    and the report is written again.
+
+    Raises:
+        HwnasError: Not a run folder, or as :func:`run_pipeline`.
+    """
+    from hwnas.runs import resume
+
+    say = log or (lambda message: None)
+    say(f"resuming {run_dir}: the search goes on where it stopped")
+    run = resume(run_dir, progress=progress)
+    device = run.config.device
+    predictor = None if device is None else device.predictor
+    return _finish(run, say, progress, (None, predictor, None), resumed=True)
+
+
+def _finish(
+    run: Any,
+    say: Any,
+    progress: bool,
+    fitted: tuple[str | None, str | None, dict[str, Any] | None],
+    *,
+    resumed: bool,
+) -> PipelineResult:
+    """Export, baselines and report of a searched run (``fitted``: the profile, predictor
+    and held-out metrics of :func:`ensure_predictor`). A resumed run keeps an export or
+    baselines that finished before."""
+    from hwnas.baselines import BASELINES_FILE, run_baselines
+    from hwnas.errors import BudgetsUnmetError, HwnasError, NothingFeasibleError
+    from hwnas.export import export_run
+    from hwnas.export.manifest import load_manifest
+    from hwnas.parts import Parts
+    from hwnas.report import report_run
+
     found = run.result
     say(
         f"search: {found.evaluations} evaluations in {found.seconds:.0f} s, stopped by "
         f"{found.stopped_by}; {len(found.pareto)} on its Pareto front"
     )
-    say(f"run folder: {run.path}; exporting the Pareto set")
-    settings = config.export
+    settings = run.config.export
     unmet = None
+    manifest_file = run.path / "export" / "manifest.json"
     try:
-        manifest = export_run(
-            run.path,
-            top_k=settings.top_k,
-            spare=settings.spare if settings.top_k is not None else 0,
-            baselines=settings.hand_designed,
-            epochs=settings.epochs,
-            variants=("fp32", *[v for v in settings.variants if v != "fp32"]),
-            progress=progress,
-        )
+        if resumed and manifest_file.is_file():
+            say(f"run folder: {run.path}; its export had finished: kept")
+            kept = load_manifest(run.path)
+            assert kept is not None
+            manifest = kept
+            if manifest["budgets"] and not any(m["feasible"] for m in manifest["models"]):
+                unmet = HwnasError(
+                    f"no exported model meets the budgets ({', '.join(manifest['budgets'])}) "
+                    f"once trained and measured; see {manifest_file}"
+                )
+        else:
+            say(f"run folder: {run.path}; exporting the Pareto set")
+            manifest = export_run(
+                run.path,
+                top_k=settings.top_k,
+                spare=settings.spare if settings.top_k is not None else 0,
+                baselines=settings.hand_designed,
+                epochs=settings.epochs,
+                variants=("fp32", *[v for v in settings.variants if v != "fp32"]),
+                progress=progress,
+            )
     except BudgetsUnmetError as error:
         # The manifest is written with the flags: the baselines and the report show it
         # before the error. Any other export error ends the job here.
@@ -233,17 +286,23 @@ def run_pipeline(
     baselines = None
     done = None
     if settings.report_baselines:
-        say("training, exporting and measuring the hand-designed baselines")
-        done = parts.attempt(
-            "baselines", lambda: run_baselines(run.path, progress=progress, say=say)
-        )
-        baselines = None if done is None else str(run.path / "export" / BASELINES_FILE)
+        baselines_file = run.path / "export" / BASELINES_FILE
+        if resumed and baselines_file.is_file():
+            say("the baselines had finished: kept")
+            baselines = str(baselines_file)
+        else:
+            say("training, exporting and measuring the hand-designed baselines")
+            done = parts.attempt(
+                "baselines", lambda: run_baselines(run.path, progress=progress, say=say)
+            )
+            baselines = None if done is None else str(baselines_file)
     say("writing the report")
     page = parts.attempt(
         "report", lambda: report_run(run.path, baselines=settings.report_baselines, say=say)
     )
     if unmet is not None:
         raise HwnasError(f"{unmet}; report: {page or 'not written'}") from None
+    profile, predictor_path, metrics = fitted
     return PipelineResult(
         profile,
         predictor_path,

@@ -18,9 +18,18 @@ def add_parser(commands: Any) -> None:
         "exists, fit one, search under the config's budgets, export the Pareto set as "
         "verified ONNX files, train and measure the hand-designed baselines and write the "
         "report. A part that fails (a baseline, a plot, a variant) is listed at the end; "
-        "the rest goes on.",
+        "the rest goes on. An interrupted one finishes with --resume runs/<id>.",
     )
-    p.add_argument("config", metavar="CONFIG", help="YAML config (e.g. configs/digits-cpu.yaml)")
+    p.add_argument(
+        "config", metavar="CONFIG", nargs="?", help="YAML config (e.g. configs/digits-cpu.yaml)"
+    )
+    p.add_argument(
+        "--resume",
+        default=None,
+        metavar="RUN",
+        help="finish this interrupted run folder: the search goes on where it stopped, then "
+        "export (unless it had finished), the baselines and the report",
+    )
     add_new_run_args(p)
     p.add_argument("--profiles-dir", default="profiles", help="(default profiles/)")
     p.add_argument("--predictors-dir", default="predictors", help="(default predictors/)")
@@ -29,17 +38,23 @@ def add_parser(commands: Any) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> None:
-    from hwnas.pipeline import run_pipeline
+    from hwnas.errors import ConfigError
+    from hwnas.pipeline import resume_pipeline, run_pipeline
 
-    result = run_pipeline(
-        args.config,
-        runs_dir=args.runs_dir,
-        run_id=args.run_id,
-        profiles_dir=args.profiles_dir,
-        predictors_dir=args.predictors_dir,
-        progress=not args.json,
-        log=stderr_say("run"),
-    )
+    if (args.config is None) == (args.resume is None):
+        raise ConfigError("CONFIG", "a config file, or --resume RUN (not both)")
+    if args.resume is not None:
+        result = resume_pipeline(args.resume, progress=not args.json, log=stderr_say("run"))
+    else:
+        result = run_pipeline(
+            args.config,
+            runs_dir=args.runs_dir,
+            run_id=args.run_id,
+            profiles_dir=args.profiles_dir,
+            predictors_dir=args.predictors_dir,
+            progress=not args.json,
+            log=stderr_say("run"),
+        )
     info = result.to_dict()
     if args.json:
         print(json.dumps(info, indent=2))

@@ -225,8 +225,14 @@ def export_run(
         raise NothingFeasibleError(f"{run.path}: {message}")
     recipe = export_recipe(config, epochs)
     seed = config.seed if seed is None else seed
-    out_dir = run.path / "export"
-    out_dir.mkdir(exist_ok=True)
+    # Written into a folder of its own and put in place whole at the end: an export that
+    # stops half-way (killed, a failure) leaves the last finished one, if any, as it was,
+    # and a finished one replaces it with nothing of the old left in (its baselines
+    # included: they reuse the models export trained).
+    final_dir = run.path / "export"
+    out_dir = run.path / ".export.partial"
+    shutil.rmtree(out_dir, ignore_errors=True)
+    out_dir.mkdir()
     device_id = str((device_fingerprint or {}).get("device_id", ""))
 
     def train(pairs: Sequence[tuple[Any, int]], start: int) -> list[ExportedModel]:
@@ -316,13 +322,25 @@ def export_run(
         "failures": parts.to_list(),
     }
     atomic_write_json(out_dir / "manifest.json", manifest)
+    _replace_dir(out_dir, final_dir)
     if components.budgets and not any(m.feasible for m in models):
         raise BudgetsUnmetError(
             f"no exported model meets the budgets ({', '.join(manifest['budgets'])}) once "
-            f"trained and measured; see {out_dir / 'manifest.json'}",
+            f"trained and measured; see {final_dir / 'manifest.json'}",
             manifest,
         )
     return manifest
+
+
+def _replace_dir(new: Path, old: Path) -> None:
+    """Put folder ``new`` in the place of ``old`` (renames: an interruption leaves one of
+    them whole, or both, and the next export clears what is left)."""
+    aside = old.with_name(f".{old.name}.old")
+    shutil.rmtree(aside, ignore_errors=True)
+    if old.exists():
+        old.rename(aside)
+    new.rename(old)
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def _baseline_figures(model: ExportedModel) -> dict[str, Any]:
