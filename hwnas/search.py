@@ -245,7 +245,11 @@ def run_search(
     rows: list[dict[str, Any]] = []
     bar = progress_bar(progress)
     with maybe(bar):
-        task = bar.add_task("search", total=max_evaluations) if bar is not None else None
+        task = (
+            bar.add_task("search", total=max_evaluations, completed=evaluations)
+            if bar is not None
+            else None
+        )
         while True:
             elapsed = previous_seconds + time.perf_counter() - started
             if evaluations >= max_evaluations:
