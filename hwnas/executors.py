@@ -14,6 +14,8 @@ import abc
 import concurrent.futures as cf
 import math
 import multiprocessing
+import os
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -95,12 +97,31 @@ class InlineExecutor(Executor):
 _WORKER_EVALUATOR: Evaluator | None = None
 
 
-def _init_worker(factory: EvaluatorFactory, threads: int) -> None:
+#: Seconds between a worker's checks that the process that started it is still there.
+PARENT_POLL_S = 0.5
+
+
+def _init_worker(factory: EvaluatorFactory, threads: int, parent_pid: int | None = None) -> None:
     global _WORKER_EVALUATOR
     import torch
 
+    if parent_pid is not None:
+        threading.Thread(
+            target=_exit_with_parent, args=(parent_pid,), name="hwnas-parent", daemon=True
+        ).start()
     torch.set_num_threads(threads)
     _WORKER_EVALUATOR = factory()
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """End this worker once the process that started it is gone. A search killed with
+    SIGKILL (``kill -9``, the out-of-memory killer) cannot stop its pool, and a spawned
+    worker holds both ends of its task queue's pipe, so it never sees the end of it: seen
+    after ``kill -9`` of ``hwnas run``, two workers of 380 MB each waiting for good. Their
+    work is lost either way (resume evaluates it again)."""
+    while os.getppid() == parent_pid:
+        time.sleep(PARENT_POLL_S)
+    os._exit(1)
 
 
 def _evaluate_in_worker(arch: Arch) -> EvalResult:
@@ -164,7 +185,7 @@ class ProcessPoolExecutor(_WorkerExecutor):
                 max_workers=self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_worker,
-                initargs=(self._factory, self.threads),
+                initargs=(self._factory, self.threads, os.getpid()),
             )
         return self._pool
 

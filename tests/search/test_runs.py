@@ -353,3 +353,55 @@ def test_the_shipped_main_config_is_valid() -> None:
 
     shipped = [load_predictor(p) for p in sorted((root / "predictors").glob("*/convnet.json"))]
     assert any(tuple(p.input_shape_) == (1, 8, 8) and int(p.num_classes_) == 10 for p in shipped)
+
+
+def test_the_pool_s_workers_end_when_the_search_is_killed(tmp_path) -> None:
+    # kill -9 cannot stop a pool: its spawned workers used to wait on their task queue
+    # for good (380 MB each, seen after kill -9 of hwnas run). Now they end themselves.
+    import os
+    import time
+
+    root = str(Path(__file__).resolve().parents[2])
+    pids_file = tmp_path / "pids"
+    script = f"""
+        import os, signal, sys, time
+        sys.path.insert(0, {root!r})
+        from hwnas.executors import ProcessPoolExecutor, _evaluate_in_worker
+        from hwnas.spaces import NB201Space
+        from tests.search.test_runs import _Sleepy
+
+        executor = ProcessPoolExecutor(_Sleepy(), workers=2)
+        pool = executor._start()
+        futures = [pool.submit(_evaluate_in_worker, NB201Space().from_index(i)) for i in (0, 1)]
+        deadline = time.time() + 60
+        while len(pool._processes) < 2 and time.time() < deadline:
+            time.sleep(0.1)
+        time.sleep(3)  # the workers are evaluating (each sleeps 30 s)
+        open({str(pids_file)!r}, "w").write(" ".join(map(str, pool._processes)))
+        os.kill(os.getpid(), signal.SIGKILL)
+    """
+    # Output to a file: a worker left running would hold a pipe open, and wait for good.
+    with open(tmp_path / "log", "wb") as log:
+        proc = subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(script)], stdout=log, stderr=log
+        )
+    assert proc.returncode == -9, (tmp_path / "log").read_text()
+    pids = [int(p) for p in pids_file.read_text().split()]
+    assert len(pids) == 2
+
+    def alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        # An exited child of an init that does not reap is a zombie: gone for our purpose.
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ")[-1][0] != "Z"
+
+    deadline = time.time() + 15
+    while any(alive(p) for p in pids) and time.time() < deadline:
+        time.sleep(0.2)
+    left = [p for p in pids if alive(p)]
+    for pid in left:
+        os.kill(pid, 9)
+    assert not left, f"workers still running after their search was killed: {left}"
