@@ -239,6 +239,7 @@ def _finish(
     from hwnas.errors import BudgetsUnmetError, HwnasError, NothingFeasibleError
     from hwnas.export import export_run
     from hwnas.export.manifest import load_manifest
+    from hwnas.export.run import budgets_unmet
     from hwnas.parts import Parts
     from hwnas.report import report_run
 
@@ -256,11 +257,7 @@ def _finish(
             kept = load_manifest(run.path)
             assert kept is not None
             manifest = kept
-            if manifest["budgets"] and not any(m["feasible"] for m in manifest["models"]):
-                unmet = HwnasError(
-                    f"no exported model meets the budgets ({', '.join(manifest['budgets'])}) "
-                    f"once trained and measured; see {manifest_file}"
-                )
+            unmet = budgets_unmet(manifest, manifest_file)
         else:
             say(f"run folder: {run.path}; exporting the Pareto set")
             manifest = export_run(

@@ -323,13 +323,22 @@ def export_run(
     }
     atomic_write_json(out_dir / "manifest.json", manifest)
     _replace_dir(out_dir, final_dir)
-    if components.budgets and not any(m.feasible for m in models):
-        raise BudgetsUnmetError(
-            f"no exported model meets the budgets ({', '.join(manifest['budgets'])}) once "
-            f"trained and measured; see {final_dir / 'manifest.json'}",
-            manifest,
-        )
+    unmet = budgets_unmet(manifest, final_dir / "manifest.json")
+    if unmet is not None:
+        raise unmet
     return manifest
+
+
+def budgets_unmet(manifest: dict[str, Any], path: Path) -> BudgetsUnmetError | None:
+    """The error of an export (its ``manifest``, written at ``path``) with budgets that
+    none of its models meets once trained and measured; ``None`` when one does."""
+    if not manifest["budgets"] or any(m["feasible"] for m in manifest["models"]):
+        return None
+    return BudgetsUnmetError(
+        f"no exported model meets the budgets ({', '.join(manifest['budgets'])}) once "
+        f"trained and measured; see {path}",
+        manifest,
+    )
 
 
 def _replace_dir(new: Path, old: Path) -> None:
