@@ -21,6 +21,8 @@ class PipelineResult:
             or ``report``; ``part``; ``error``); the rest of the job went on.
         calibration: The run's ``calibration.json`` (the predictor checked against this
             machine), or ``None`` without a latency predictor.
+        predictor_used: The run's own ``predictor.json``: the predictor the search used
+            (``predictor`` as calibration left it), or ``None`` without one.
     """
 
     profile: str | None
@@ -32,6 +34,7 @@ class PipelineResult:
     baselines: str | None = None
     failures: list[dict[str, str]] = field(default_factory=list)
     calibration: dict[str, Any] | None = None
+    predictor_used: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able summary."""
@@ -39,6 +42,7 @@ class PipelineResult:
         return {
             "profile": self.profile,
             "predictor": self.predictor,
+            "predictor_used": self.predictor_used,
             "predictor_held_out": (self.predictor_metrics or {}).get("held_out"),
             "run": self.run,
             "manifest": str(Path(self.run) / "export" / "manifest.json"),
@@ -241,6 +245,7 @@ def _finish(
     from hwnas.export.manifest import load_manifest
     from hwnas.export.run import budgets_unmet
     from hwnas.parts import Parts
+    from hwnas.profiling.calibration import RUN_PREDICTOR_FILE
     from hwnas.report import report_run
 
     found = run.result
@@ -300,6 +305,7 @@ def _finish(
     if unmet is not None:
         raise HwnasError(f"{unmet}; report: {page or 'not written'}") from None
     profile, predictor_path, metrics = fitted
+    used = run.path / RUN_PREDICTOR_FILE
     return PipelineResult(
         profile,
         predictor_path,
@@ -310,6 +316,7 @@ def _finish(
         baselines,
         _failures(run.path, parts, manifest, done, report_written=page is not None),
         run.calibration,
+        str(used) if used.is_file() else None,
     )
 
 

@@ -201,6 +201,10 @@ def test_the_main_job_runs_end_to_end_at_other_input_sizes(tmp_path, monkeypatch
     assert baselines["failures"] == [] and out.failures == []
     assert all(b["measured_latency_ms"] > 0 for b in baselines["baselines"])
     assert out.report is not None and Path(out.report).is_file()
+    # The predictor fitted here, and the run's own copy that the search used.
+    assert out.predictor and Path(out.predictor).is_relative_to(tmp_path / "predictors")
+    assert out.predictor_used == str(Path(out.run) / "predictor.json")
+    assert Path(out.predictor_used).read_bytes() == Path(out.predictor).read_bytes()
     # The profile (10), export's candidates and model, and the three baselines.
     assert len(measured) >= 10 + 2 + 3
     assert all(m["max_repeats"] == 5 and m["min_seconds"] == 0.0 for m in measured)

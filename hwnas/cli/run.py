@@ -61,7 +61,8 @@ def _cmd_run(args: argparse.Namespace) -> None:
         return
     if result.profile:
         print(f"profile          {result.profile}")
-    print(f"predictor        {result.predictor}")
+    used = result.predictor_used
+    print(f"predictor        {result.predictor}" + (f" (the search used {used})" if used else ""))
     if result.calibration is not None:
         from hwnas.export.manifest import calibration_text
 
