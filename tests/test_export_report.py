@@ -154,10 +154,10 @@ def test_a_variant_that_cannot_be_made_is_recorded_and_the_model_kept(tiny, tmp_
 
     real = hwnas.export.run.make_variant
 
-    def no_int8(variant, *args):
+    def no_int8(variant, *args, **kwargs):
         if variant == "int8":
             raise ValueError("quantizer says no")
-        return real(variant, *args)
+        return real(variant, *args, **kwargs)
 
     monkeypatch.setattr(hwnas.export.run, "make_variant", no_int8)
     run = search({**tiny, "termination": {"evaluations": 6}}, runs_dir=tmp_path, run_id="v")

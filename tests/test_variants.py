@@ -121,3 +121,30 @@ def test_a_variant_is_deployed_only_when_faster_and_passing_parity() -> None:
     deploy, reason, _ = choose_deploy(None, {"int8": _variant(None)})
     assert deploy == "fp32" and "int8 not measured" in reason
     assert choose_deploy(1.0, {}) == ("fp32", "no variant made", {})
+
+
+def test_a_variant_screened_as_clearly_slower_is_not_measured_again(digits, tmp_path) -> None:
+    from hwnas.export.variants import CLEARLY_SLOWER, make_variant
+
+    path = _fp32_file("mbconv", None, tmp_path)
+    full: list[str] = []
+
+    def measure(at):
+        full.append(at.name)
+        return 0.5
+
+    def screened(ms):
+        return make_variant("fp16", path, digits, measure, screen=lambda at: ms, fp32_ms=1.0)
+
+    # Screened slower by the margin: that figure stands, and the deploy note says so.
+    info = screened(CLEARLY_SLOWER)
+    assert full == [] and info["latency_protocol"] == "screen"
+    assert info["measured_latency_ms"] == CLEARLY_SLOWER
+    deploy, reason, _ = choose_deploy(1.0, {"fp16": info})
+    assert deploy == "fp32" and "fp16 not faster (1.1000 vs 1.0000 ms, screened)" in reason
+    # Within the margin, or with no fp32 figure to compare with: the full protocol decides.
+    info = screened(1.05)
+    assert full == ["model.fp16.onnx"] and info["latency_protocol"] == "full"
+    assert info["measured_latency_ms"] == 0.5
+    info = make_variant("fp16", path, digits, measure, screen=lambda at: 9.0)
+    assert len(full) == 2 and info["latency_protocol"] == "full"

@@ -281,7 +281,7 @@ def export_run(
     # Variants (made, checked, measured) for the kept models only: nothing decides on
     # them before, and a spare's would be thrown away.
     for model in models:
-        _add_variants(model, variants, out_dir, dataset, runtime, batch, protocol, parts)
+        _add_variants(model, variants, out_dir, dataset, runtime, batch, protocol, screen, parts)
     for model in not_kept:
         # A hand-designed network's files stay: the baselines reuse its training and
         # measurement (one figure per network in a run, not a second draw of the noise).
@@ -465,12 +465,15 @@ def _add_variants(
     runtime: Any,
     batch: int,
     protocol: Mapping[str, Any],
+    screen: Mapping[str, Any],
     parts: Parts,
 ) -> None:
-    """Make, check and measure the variants of ``model``; choose the file to deploy."""
+    """Make, check and measure the variants of ``model`` (screened first on ``screen``,
+    :func:`hwnas.export.variants.make_variant`); choose the file to deploy."""
     fp32_path = out_dir / model.files["fp32"]
-    measure = partial(
-        measure_onnx_ms, runtime, shape=dataset.input_shape, batch=batch, protocol=protocol
+    measure, quick = (
+        partial(measure_onnx_ms, runtime, shape=dataset.input_shape, batch=batch, protocol=p)
+        for p in (protocol, screen)
     )
     for variant in variants:
         if variant == "fp32":
@@ -478,7 +481,15 @@ def _add_variants(
         # A variant is an extra: one that cannot be made is recorded, the model stays.
         info = parts.attempt(
             f"{model.name}: {variant} variant",
-            partial(make_variant, variant, fp32_path, dataset, measure),
+            partial(
+                make_variant,
+                variant,
+                fp32_path,
+                dataset,
+                measure,
+                screen=None if screen == protocol else quick,
+                fp32_ms=model.measured_latency_ms,
+            ),
         )
         if info is None:
             continue

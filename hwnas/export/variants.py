@@ -169,11 +169,20 @@ def parity(variant: str, fp32: np.ndarray, other: np.ndarray, labels: np.ndarray
     }
 
 
+#: A variant screened at this many times fp32's latency or more is not measured again on
+#: the full protocol (see :func:`make_variant`): screen and full protocol agree within a
+#: few per cent here, and the anchor corrects both for the machine's drift.
+CLEARLY_SLOWER = 1.1
+
+
 def make_variant(
     variant: str,
     fp32_path: Path,
     dataset: Any,
     measure: Any,
+    *,
+    screen: Any = None,
+    fp32_ms: float | None = None,
 ) -> dict[str, Any]:
     """Convert, check parity and measure one variant of ``fp32_path``.
 
@@ -183,10 +192,17 @@ def make_variant(
         dataset: The run's dataset (validation inputs for parity, training for int8
             calibration, test for the recorded test accuracy).
         measure: Latency in ms of an ONNX file here, or ``None`` when it cannot be measured.
+        screen: A shorter measurement (the run's profile protocol), taken first when
+            ``fp32_ms`` is given: a variant it finds at least ``CLEARLY_SLOWER`` times
+            ``fp32_ms`` keeps that figure (``latency_protocol: screen``; it cannot be
+            offered, and the full protocol would only confirm it). Small models at small
+            inputs run slower in int8 than in fp32 on a CPU, and the full protocol takes
+            1-5 s a file.
 
     Returns:
         The manifest entry: ``file`` (the file name), ``val_accuracy``, ``test_accuracy``,
-        ``measured_latency_ms`` and the :func:`parity` numbers.
+        ``measured_latency_ms``, ``latency_protocol`` (``full`` or ``screen``) and the
+        :func:`parity` numbers.
     """
     val_x = dataset.val.x.numpy().astype(np.float32)
     calibration = dataset.train.x[:256].numpy().astype(np.float32)
@@ -194,13 +210,26 @@ def make_variant(
     val = onnx_logits(target, val_x)
     checked = parity(variant, onnx_logits(fp32_path, val_x), val, dataset.val.y.numpy())
     test = onnx_logits(target, dataset.test.x.numpy().astype(np.float32))
+    ms, how = _latency(target, measure, screen, fp32_ms)
     return {
         "file": target.name,
         "val_accuracy": accuracy(val, dataset.val.y.numpy()),
         "test_accuracy": accuracy(test, dataset.test.y.numpy()),
-        "measured_latency_ms": measure(target),
+        "measured_latency_ms": ms,
+        "latency_protocol": how,
         **checked,
     }
+
+
+def _latency(
+    path: Path, measure: Any, screen: Any, fp32_ms: float | None
+) -> tuple[float | None, str]:
+    """A variant's latency and the protocol it was taken with (see :func:`make_variant`)."""
+    if screen is not None and fp32_ms is not None:
+        quick = screen(path)
+        if quick is not None and quick >= CLEARLY_SLOWER * fp32_ms:
+            return quick, "screen"
+    return measure(path), "full"
 
 
 def choose_deploy(
@@ -225,7 +254,8 @@ def choose_deploy(
         elif ms is None or fp32_latency_ms is None:
             notes.append(f"{name} not measured")
         elif ms >= fp32_latency_ms:
-            notes.append(f"{name} not faster ({ms:.4f} vs {fp32_latency_ms:.4f} ms)")
+            how = ", screened" if info.get("latency_protocol") == "screen" else ""
+            notes.append(f"{name} not faster ({ms:.4f} vs {fp32_latency_ms:.4f} ms{how})")
         elif info["val_accuracy_drop"] > MAX_ACCURACY_DROP:
             notes.append(f"{name} loses {100 * info['val_accuracy_drop']:.1f} points")
         else:
