@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -23,12 +23,27 @@ from pydantic import (
     field_validator,
 )
 
-from hwnas.errors import ConfigError
+from hwnas.errors import ConfigError, HwnasError
 from hwnas.objectives import Budget, parse_budget, parse_objectives
 
 if TYPE_CHECKING:
     from hwnas.data import Dataset
     from hwnas.data.readers.text import TextOptions
+
+
+#: Seeds go to numpy, torch and Python alike: numpy takes 0 <= seed < 2**32.
+MAX_SEED = 2**32 - 1
+#: What ``export.variants`` may list (:mod:`hwnas.export.variants`).
+Variant = Literal["fp32", "fp16", "int8"]
+
+
+def _yaml_switch(value: Any, on: str | None) -> Any:
+    """YAML reads an unquoted ``off`` (``on``) as false (true): the word it stands for."""
+    if value is False:
+        return "off"
+    if value is True and on is not None:
+        return on
+    return value
 
 
 class _Section(BaseModel):
@@ -63,13 +78,17 @@ class ExecutorSection(_Section):
     name: str = "inline"
 
 
+#: One side of an image size: strict so that YAML `true` or "32" is refused, not read as 1 / 32.
+_Side = Annotated[int, Field(strict=True, gt=0)]
+
+
 class DataSection(BaseModel):
     """The dataset (:func:`hwnas.data.load_dataset`); the text keys are for text sources
     (``reviews``, ``text:PATH``) only, and unset ones keep the reader's defaults."""
 
     model_config = ConfigDict(extra="forbid")
     name: str = "digits"
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
     val_fraction: float = Field(default=0.15, gt=0, lt=1)
     test_fraction: float = Field(default=0.2, gt=0, lt=1)
     #: The CSV column / JSON key of the text and of the label (``text:PATH``).
@@ -81,6 +100,9 @@ class DataSection(BaseModel):
     max_vocab: int | None = Field(default=None, ge=3)
     #: How texts become tokens: characters (char) or lower-cased words and punctuation (word).
     tokenizer: Literal["char", "word"] | None = None
+    #: Resize every image to [height, width], or to a square of this side. Unset: each
+    #: source keeps its size (an image folder: the most common size of its train images).
+    image_size: _Side | tuple[_Side, _Side] | None = None
 
     def text_options(self) -> TextOptions | None:
         """The text keys as reader options, or ``None`` when none is set."""
@@ -113,6 +135,7 @@ class DataSection(BaseModel):
             val_fraction=self.val_fraction,
             test_fraction=self.test_fraction,
             text=self.text_options(),
+            image_size=self.image_size,
         )
 
 
@@ -147,6 +170,11 @@ class ProtocolSection(BaseModel):
     #: Drift correction against a fixed anchor model (:mod:`hwnas.profiling.drift`):
     #: ``auto`` leaves it to the runtime (on for the CPU ones).
     anchor: Literal["auto", "on", "off"] = "auto"
+
+    @field_validator("anchor", mode="before")
+    @classmethod
+    def _anchor_words(cls, value: Any) -> Any:
+        return _yaml_switch(value, "on")
 
     @field_validator("max_repeats", "min_seconds")
     @classmethod
@@ -210,6 +238,12 @@ class DeviceSection(BaseModel):
     calibration_max_ratio_error: float = Field(default=0.1, gt=0, lt=1)
     #: Below this Spearman correlation ranks disagree: ``rescale`` re-profiles instead.
     calibration_min_spearman: float = Field(default=0.8, ge=-1, le=1)
+
+    @field_validator("calibration", mode="before")
+    @classmethod
+    def _calibration_words(cls, value: Any) -> Any:
+        return _yaml_switch(value, None)
+
     #: How each latency is measured (every measurement of the run but a profile's).
     protocol: ProtocolSection = Field(default_factory=ProtocolSection)
     #: How a profile's architectures are measured: ``protocol``, its durations capped.
@@ -272,7 +306,7 @@ class ExportSection(BaseModel):
     #: meet the budgets compete too (trained, kept when among the top_k best once trained).
     hand_designed: bool = True
     epochs: int | None = Field(default=None, ge=1)
-    variants: list[str] = ["fp32"]
+    variants: list[Variant] = Field(default=["fp32"], min_length=1)
     report_baselines: bool = True
     #: Torch threads and memory format of the final (and baseline) training; as in supernet.
     threads: int | None = Field(default=1, ge=1)
@@ -292,8 +326,8 @@ class SearchConfig(BaseModel):
     """The whole search configuration."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str = "search"
-    seed: int = 0
+    name: str = Field(default="search", max_length=100)
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
     space: SpaceSection = SpaceSection()
     data: DataSection = DataSection()
     device: DeviceSection | None = None
@@ -315,13 +349,28 @@ class SearchConfig(BaseModel):
     @field_validator("budgets")
     @classmethod
     def _budgets(cls, value: list[str]) -> list[str]:
-        return [str(parse_budget(b)) for b in value]
+        budgets = [parse_budget(b) for b in value]
+        seen: dict[tuple[str, str, str | None], Budget] = {}
+        for budget in budgets:
+            # accuracy >= a and error <= 1 - a are one bound in two words.
+            key = (budget.metric, budget.op, budget.device)
+            if budget.metric == "error":
+                key = ("accuracy", ">=" if budget.op == "<=" else "<=", budget.device)
+            other = seen.setdefault(key, budget)
+            if other is not budget:
+                raise ConfigError(
+                    "budgets",
+                    f"one bound per metric, direction and device ({other} and {budget} "
+                    "bound the same)",
+                    [str(b) for b in budgets],
+                )
+        return [str(b) for b in budgets]
 
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
         if not value or not all(ch.isalnum() or ch in "-_." for ch in value):
-            raise ValueError("expected letters, digits, '-', '_' or '.'")
+            raise ValueError("letters, digits, '-', '_' or '.'")
         return value
 
     def parsed_budgets(self) -> tuple[Budget, ...]:
@@ -381,7 +430,18 @@ def config_error(error: ValidationError, source: str = "config") -> ConfigError:
         known = sorted(model.model_fields) if model is not None else []
         expected = f"one of {', '.join(known)}" if known else "a known key"
         return ConfigError(field, f"{expected} (unknown key {key!r})", first.get("input"))
-    message = first["msg"].removeprefix("Value error, ").removeprefix("Input should be ")
+    cause = (first.get("ctx") or {}).get("error")
+    if isinstance(cause, ConfigError):
+        # A validator's own ConfigError (a budget, an objective): its words, this field.
+        return ConfigError(field, cause.expected, cause.got)
+    ctx = first.get("ctx") or {}
+    if first["type"] == "string_too_long":
+        message = f"at most {ctx.get('max_length')} characters"
+    elif first["type"] in ("too_short", "too_long"):
+        bound = ctx.get("min_length" if first["type"] == "too_short" else "max_length")
+        message = f"{'at least' if first['type'] == 'too_short' else 'at most'} {bound} items"
+    else:
+        message = first["msg"].removeprefix("Value error, ").removeprefix("Input should be ")
     return ConfigError(field, message, first.get("input"))
 
 
@@ -401,9 +461,13 @@ def read_yaml(path: str | os.PathLike[str]) -> Any:
     if not path.is_file():
         raise ConfigError("config", "an existing YAML file", str(path))
     try:
-        return yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
         raise ConfigError("config", f"valid YAML ({error})", str(path)) from None
+    except UnicodeDecodeError:
+        raise ConfigError("config", "a YAML file of UTF-8 text", str(path)) from None
+    except OSError as error:
+        raise ConfigError("config", f"a readable YAML file ({error.strerror})", str(path)) from None
 
 
 def load_config(path: str | Path) -> SearchConfig:
@@ -441,6 +505,7 @@ def _check_components(config: SearchConfig) -> None:
                     f"an option of {section} {part.name!r} ({', '.join(known) or 'none'})",
                     key,
                 )
+    _build_components(config)
     check_recipe("supernet", config.supernet.recipe, _SUPERNET_KEYS)
     check_recipe("export", config.export.recipe, _EXPORT_KEYS)
     uses_latency = "latency_ms" in config.objectives or any(
@@ -452,3 +517,32 @@ def _check_components(config: SearchConfig) -> None:
             "a device section (a predictor, or a runtime to profile) for "
             "latency_ms objectives and budgets",
         )
+
+
+def _build_components(config: SearchConfig) -> None:
+    """The space, strategy and executor built once (cheap: no data, no worker started)
+    and the evaluator's recipe checked, so that their values are checked here, before a
+    run folder exists, with errors naming ``<section>.<key>``."""
+    from hwnas.executors import create_executor
+    from hwnas.spaces import create_space
+    from hwnas.strategies import create_strategy
+
+    try:
+        create_space(config.space.name, **config.space.options())
+    except ConfigError as error:
+        raise ConfigError(f"space.{error.field}", error.expected, error.got) from None
+    except HwnasError as error:  # the space's own words (an ArchError)
+        raise ConfigError(
+            "space", f"options that make a {config.space.name} space", str(error)
+        ) from None
+    create_strategy(config.strategy.name, **config.strategy.options())
+    create_executor(config.executor.name, _no_evaluator, **config.executor.options()).close()
+    recipe = config.evaluator.options().get("recipe")
+    if recipe is not None:
+        if not isinstance(recipe, dict):
+            raise ConfigError("evaluator.recipe", "a mapping of recipe fields", recipe)
+        check_recipe("evaluator", recipe, ())
+
+
+def _no_evaluator() -> Any:
+    raise AssertionError("only built to check the executor's options")

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import abc
 import concurrent.futures as cf
+import contextlib
 import math
 import multiprocessing
 import os
+import signal
 import threading
 import time
 import traceback
@@ -60,6 +62,10 @@ class Executor(abc.ABC):
     def close(self) -> None:
         """Release workers."""
         return None
+
+    def abort(self) -> None:
+        """Release workers at once, dropping the evaluations in flight (an interrupt)."""
+        self.close()
 
 
 @EXECUTORS.register("inline")
@@ -202,7 +208,8 @@ class ProcessPoolExecutor(_WorkerExecutor):
         pending = list(range(len(archs)))
         while pending:
             pool = self._start()
-            futures = {pool.submit(_evaluate_in_worker, archs[i]): i for i in pending}
+            with _children_ignore_sigint():  # workers are spawned as tasks are submitted
+                futures = {pool.submit(_evaluate_in_worker, archs[i]): i for i in pending}
             for i in pending:
                 attempts[i] += 1
             pending = []
@@ -245,6 +252,26 @@ class ProcessPoolExecutor(_WorkerExecutor):
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+    def abort(self) -> None:
+        self._restart()  # kills the workers
+
+
+@contextlib.contextmanager
+def _children_ignore_sigint() -> Iterator[None]:
+    """Processes started inside inherit an ignored SIGINT. Ctrl-C reaches the whole
+    process group: the search's process stops the pool (:meth:`ProcessPoolExecutor.abort`),
+    and a worker caught by it while still importing torch had printed a
+    ``KeyboardInterrupt`` traceback of its own. Only the main thread may set handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        # None: a handler set outside Python, which cannot be put back from here.
+        signal.signal(signal.SIGINT, signal.default_int_handler if previous is None else previous)
 
 
 # -- Ray ---------------------------------------------------------------------------------

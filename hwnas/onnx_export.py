@@ -16,6 +16,14 @@ import torch
 from torch import nn
 
 DEFAULT_OPSET = 17
+#: The opsets export accepts: every space exported and passed parity at 9-22 here (torch
+#: 2.13); below 11 the int8 variant's operators are missing, and the top is the
+#: installed exporter's own.
+MIN_OPSET = 11
+try:
+    from torch.onnx._constants import ONNX_MAX_OPSET as MAX_OPSET
+except ImportError:  # a torch that moved it: the opsets known to work
+    MAX_OPSET = 20
 
 
 def export_onnx(

@@ -3,6 +3,8 @@ end to end."""
 
 from __future__ import annotations
 
+import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +65,7 @@ def ensure_predictor(
     profiles_dir: str | Path = "profiles",
     predictors_dir: str | Path = "predictors",
     progress: bool = False,
+    log: Any = None,
 ) -> tuple[str, str | None, dict[str, Any] | None]:
     """A latency predictor for the config's device, profiling and fitting if needed.
 
@@ -70,10 +73,14 @@ def ensure_predictor(
     runtime, input shape and space is reused; otherwise ``device.profile_archs``
     architectures are profiled (resuming any earlier profile) and a predictor is fitted.
     When the files there are of models with another number of classes, this one's are
-    ``<space>-<N>classes.json`` (and ``.jsonl``): neither is touched.
+    ``<space>-<N>classes.json`` (and ``.jsonl``): neither is touched. A file there that
+    cannot be used (unreadable, of a newer hwnas, of other space options) is moved aside
+    to ``<name>.replaced-<time>.json``, never written over, and ``log`` says so.
 
     Returns:
-        ``(predictor path, profile path or None, held-out metrics or None)``.
+        ``(predictor path, profile path or None, held-out metrics or None)``; the metrics
+        say under ``profile`` how many architectures were measured now (``measured``) and
+        how many the profile held already (``skipped``).
     """
     from hwnas.errors import HwnasError
     from hwnas.predictors import default_predictor_path, fit_profile, load_predictor
@@ -99,13 +106,20 @@ def ensure_predictor(
     if path.is_file():
         try:
             predictor = load_predictor(path)
-            if (
-                predictor.space_fingerprint_ == space.fingerprint()
-                and int(predictor.num_classes_) == dataset.num_classes
-            ):
-                return str(path), None, None
-        except HwnasError:
-            pass  # unreadable or foreign: profile and fit a fresh one below
+            why = (
+                "it is of other space options"
+                if predictor.space_fingerprint_ != space.fingerprint()
+                else f"it is of {predictor.num_classes_}-class models"
+                if int(predictor.num_classes_) != dataset.num_classes
+                else None
+            )
+        except HwnasError as error:
+            why = f"it cannot be used ({error})"
+        if why is None:
+            return str(path), None, None
+        aside = path.with_name(f"{path.stem}.replaced-{time.strftime('%Y%m%d-%H%M%S')}.json")
+        path.rename(aside)
+        (log or _warn)(f"{path}: {why}; moved to {aside}, fitting a new one")
     run = profile_space(
         space,
         runtime,
@@ -121,7 +135,17 @@ def ensure_predictor(
     )
     predictor, metrics = fit_profile(run.path, seed=config.seed, space=space)
     saved = predictor.save(path)
-    return str(saved), str(run.path), metrics
+    return str(saved), str(run.path), {**metrics, "profile": run.to_dict()}
+
+
+def _measured_now(metrics: dict[str, Any] | None) -> bool:
+    """Whether most of the profile a predictor was just fitted on was measured now."""
+    done = (metrics or {}).get("profile") or {}
+    return int(done.get("measured", 0)) >= int(done.get("skipped", 0))
+
+
+def _warn(message: str) -> None:
+    print(f"hwnas: {message}", file=sys.stderr, flush=True)
 
 
 def _classes_differ(predictor_path: Path, profile: Path, dataset: Any) -> bool:
@@ -151,8 +175,10 @@ def run_pipeline(
     predictors_dir: str | Path = "predictors",
     progress: bool = False,
     log: Any = None,
+    on_created: Any = None,
 ) -> PipelineResult:
-    """Profile, fit, search, export, run the baselines and report for ``config``.
+    """Profile, fit, search, export, run the baselines and report for ``config``
+    (``on_created``: called with the run folder once it exists).
 
     A latency predictor that was not fitted here (given in the config, or found in
     ``predictors/`` for this machine) is first checked against this machine and corrected
@@ -187,6 +213,7 @@ def run_pipeline(
                 profiles_dir=profiles_dir,
                 predictors_dir=predictors_dir,
                 progress=progress,
+                log=say,
             )
             say(f"latency predictor: {predictor_path}")
             device = config.device.model_copy(update={"predictor": predictor_path})
@@ -197,8 +224,11 @@ def run_pipeline(
         runs_dir=runs_dir,
         run_id=run_id,
         progress=progress,
-        fitted_here=profile is not None,
+        # Fitted on a profile measured now (most of it): nothing to check. One fitted on
+        # a profile measured before (another day, another speed) is checked as any other.
+        fitted_here=profile is not None and _measured_now(metrics),
         log=say,
+        on_created=on_created,
     )
     return _finish(run, say, progress, (profile, predictor_path, metrics), resumed=False)
 

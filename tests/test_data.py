@@ -186,7 +186,9 @@ def test_npz_with_test_split_and_classes(tmp_path: Path) -> None:
 
 
 def test_npz_prefix_with_other_suffix(tmp_path: Path) -> None:
-    src = _write_npz(tmp_path / "d.npz", x=np.zeros((20, 3, 3)), y=_balanced_labels(20, 2))
+    src = _write_npz(
+        tmp_path / "d.npz", x=np.random.default_rng(0).random((20, 3, 3)), y=_balanced_labels(20, 2)
+    )
     other = tmp_path / "data.bin"
     src.rename(other)
     with pytest.raises(DataError, match=r"unknown dataset format"):

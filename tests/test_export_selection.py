@@ -508,8 +508,8 @@ def test_the_nothing_feasible_message_says_how_close_the_best_came() -> None:
     failed = SimpleNamespace(status="failed", metrics={})
     text = nothing_feasible_message([*done, skipped, failed], budgets, searched)
     assert "(2 evaluated, 1 skipped on predicted costs, 1 failed;" in text
-    assert "latency_ms <= 0.05 (0.045 as searched): best 0.04, 1 of 2 meet it" in text
-    assert "accuracy >= 0.95 (0.92 as searched): best 0.93, 1 of 2 meet it" in text
+    assert "latency_ms <= 0.05 (0.045 as searched): best 0.04, 1 of 2 meets it" in text
+    assert "accuracy >= 0.95 (0.92 as searched): best 0.93, 1 of 2 meets it" in text
     assert "evaluator.recipe.epochs" in text
     text = nothing_feasible_message([skipped, failed], budgets, budgets)
     assert text.startswith("no candidate was evaluated (0 evaluated, 1 skipped")

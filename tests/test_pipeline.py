@@ -265,3 +265,36 @@ def test_a_dataset_with_another_number_of_classes_gets_its_own_profile_and_predi
     saved = load_predictor(predictor).save()
     assert saved == Path("predictors") / Path(predictor).relative_to(dirs["predictors_dir"])
     assert Path(ten_predictor).read_bytes() == before[1]
+
+
+def test_a_predictor_that_cannot_be_used_is_moved_aside_and_an_old_profile_is_checked(
+    tmp_path,
+) -> None:
+    # A predictor of a newer hwnas at predictors/<device-id>/ was written over with no word,
+    # and the refit on the profile measured before was called "fitted on a fresh profile":
+    # not checked against this machine.
+    from hwnas.config import validate_config
+    from hwnas.pipeline import _measured_now, ensure_predictor
+
+    quick = {
+        "runtime": "onnxruntime-cpu",
+        "profile_archs": 10,
+        "profile_protocol": {"min_seconds": 0.0, "max_seconds": 0.2},
+    }
+    dirs = {"profiles_dir": tmp_path / "profiles", "predictors_dir": tmp_path / "predictors"}
+    config = validate_config({**TINY, "device": quick})
+    path, profile, metrics = ensure_predictor(config, **dirs)
+    assert profile is not None and _measured_now(metrics)
+    future = json.loads(Path(path).read_text())
+    future["format_version"] = 99
+    Path(path).write_text(json.dumps(future))
+    said: list[str] = []
+    again, profile, metrics = ensure_predictor(config, **dirs, log=said.append)
+    assert again == path and profile is not None
+    (aside,) = Path(path).parent.glob("*.replaced-*.json")
+    assert json.loads(aside.read_text()) == future  # kept as it was
+    assert len(said) == 1 and said[0].startswith(f"{path}: it cannot be used (")
+    assert f"moved to {aside}, fitting a new one" in said[0]
+    # Refitted on the profile measured before, nothing measured now: to be checked.
+    assert metrics is not None and metrics["profile"]["measured"] == 0
+    assert not _measured_now(metrics)

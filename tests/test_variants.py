@@ -123,6 +123,24 @@ def test_a_variant_is_deployed_only_when_faster_and_passing_parity() -> None:
     assert choose_deploy(1.0, {}) == ("fp32", "no variant made", {})
 
 
+def test_a_variant_within_the_noise_margin_of_fp32_is_not_deployed() -> None:
+    from hwnas.export.variants import FASTER_MARGIN
+
+    assert FASTER_MARGIN == 0.03
+    # The trial: fp16 deployed as "1.00x faster than fp32 (0.0725 vs 0.0725 ms)".
+    deploy, reason, offered = choose_deploy(0.07254, {"fp16": _variant(0.07250)})
+    assert deploy == "fp32" and offered == {"fp16": False}
+    assert "fp16 not faster beyond noise (0.0725 vs 0.0725 ms; margin 3 %)" in reason
+    deploy, reason, offered = choose_deploy(1.0, {"int8": _variant(0.98), "fp16": _variant(1.2)})
+    assert deploy == "fp32" and not any(offered.values())
+    assert "int8 not faster beyond noise (0.9800 vs 1.0000 ms" in reason
+    assert "fp16 not faster (1.2000 vs 1.0000 ms)" in reason
+    # Faster by the margin or more: offered, and the faster one deployed.
+    deploy, reason, offered = choose_deploy(1.0, {"int8": _variant(0.97), "fp16": _variant(0.96)})
+    assert deploy == "fp16" and offered == {"int8": True, "fp16": True}
+    assert reason.startswith("fp16: 1.04x faster than fp32")
+
+
 def test_a_variant_screened_as_clearly_slower_is_not_measured_again(digits, tmp_path) -> None:
     from hwnas.export.variants import CLEARLY_SLOWER, make_variant
 

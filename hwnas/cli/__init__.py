@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
+from typing import Any
 
 from hwnas.errors import HwnasError
 
@@ -47,23 +51,54 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, so that it unwinds as from Ctrl-C (worker
+    pools shut down, partial folders removed) instead of dying mid-write."""
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``hwnas`` command; returns the exit code."""
+    from hwnas.cli.common import RESUME_HINT
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    RESUME_HINT.clear()
+    if args.command in ("run", "search") and getattr(args, "resume", None):
+        RESUME_HINT.append(f"hwnas {args.command} --resume {args.resume}")
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if on_main_thread else None
     try:
         code = args.handler(args)  # a handler may return an exit code (1: a check failed)
     except HwnasError as error:
         print(f"hwnas: error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("hwnas: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as stop:
+        terminated = isinstance(stop, Terminated)
+        hint = f"; finish it with: {RESUME_HINT[0]}" if RESUME_HINT else ""
+        print(f"hwnas: {'terminated' if terminated else 'interrupted'}{hint}", file=sys.stderr)
+        return 143 if terminated else 130
     except BrokenPipeError:
         # The reader (e.g. `| head`) went away: not an error of ours.
-        import os
-
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except OSError as error:
+        # What the system refused (a folder that cannot be written, a full disk, a name
+        # too long): its own words and the path, not a traceback.
+        print(f"hwnas: error: {_os_error_text(error)}", file=sys.stderr)
+        return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return int(code or 0)
+
+
+def _os_error_text(error: OSError) -> str:
+    """``<what the system said>: <path>`` for an OSError."""
+    what = error.strerror or str(error) or type(error).__name__
+    paths = [str(p) for p in (error.filename, error.filename2) if p is not None]
+    return f"{what}: {' -> '.join(paths)}" if paths else what

@@ -27,6 +27,21 @@ def add_new_run_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-id", default=None, help="run folder name (default <name>-<time>)")
 
 
+#: What an interrupted command says to finish its work (``hwnas run --resume runs/<id>``),
+#: set once the run folder it would resume exists.
+RESUME_HINT: list[str] = []
+
+
+def resume_hint(command: str) -> Callable[[Any], None]:
+    """Called with a run folder once it exists: an interrupt from then on says how to
+    finish it (``hwnas <command> --resume <folder>``)."""
+
+    def remember(folder: Any) -> None:
+        RESUME_HINT[:] = [f"hwnas {command} --resume {folder}"]
+
+    return remember
+
+
 def stderr_say(command: str) -> Callable[[str], None]:
     """A progress logger that prints ``hwnas <command>: <message>`` lines on stderr."""
 

@@ -19,21 +19,32 @@ def add_parser(commands: Any) -> None:
         "re-measured on the run's runtime, budgets checked. Writes runs/<id>/export/.",
     )
     add_run_arg(p)
-    p.add_argument("--top-k", type=int, default=None, help="export at most K models")
+    p.add_argument(
+        "--top-k", type=int, default=None, help="export at most K models (default: the run's)"
+    )
     p.add_argument(
         "--spare",
         type=int,
-        default=0,
+        default=None,
         help="train S more candidates and keep the K best once trained (with --top-k); "
-        "fewer than K meeting the budgets once trained: more of the measured pool are trained",
+        "fewer than K meeting the budgets once trained: more of the measured pool are trained "
+        "(default: the run's)",
     )
-    p.add_argument("--epochs", type=int, default=None, help="final training epochs")
+    p.add_argument(
+        "--epochs", type=int, default=None, help="final training epochs (default: the run's)"
+    )
     p.add_argument("--seed", type=int, default=None, help="training seed (default: the run's)")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     p.add_argument(
         "--variants",
-        default="fp32",
-        help="comma-separated: fp32 (always), fp16, int8 (default fp32)",
+        default=None,
+        help="comma-separated: fp32 (always), fp16, int8 (default: the run's)",
+    )
+    p.add_argument(
+        "--hand-designed",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="let the space's hand-designed networks compete (with --top-k; default: the run's)",
     )
     p.add_argument("--no-measure", action="store_true", help="do not re-measure latency")
     add_json(p)
@@ -43,22 +54,54 @@ def add_parser(commands: Any) -> None:
 def _cmd_export(args: argparse.Namespace) -> None:
     from hwnas.export import export_run
 
-    variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
+    # What a flag leaves unsaid is the run's own export section (configs/*.yaml, export:),
+    # as `hwnas run` exports it.
+    section = _run_export_section(args.run)
+    top_k = section.top_k if args.top_k is None else args.top_k
+    spare = (section.spare if top_k is not None else 0) if args.spare is None else args.spare
+    if args.variants is None:
+        variants: tuple[str, ...] = tuple(section.variants)
+    else:
+        variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
+    hand_designed = section.hand_designed if args.hand_designed is None else args.hand_designed
     manifest = export_run(
         args.run,
-        top_k=args.top_k,
-        spare=args.spare,
-        epochs=args.epochs,
+        top_k=top_k,
+        spare=spare,
+        epochs=section.epochs if args.epochs is None else _positive("--epochs", args.epochs),
         seed=args.seed,
         opset=args.opset,
         variants=("fp32", *[v for v in variants if v != "fp32"]),
         measure=not args.no_measure,
         progress=not args.json,
+        baselines=hand_designed,
     )
     if args.json:
         print(json.dumps(manifest, indent=2))
         return
     print_summary(manifest, args.run)
+
+
+def _run_export_section(run: str) -> Any:
+    """The run's ``export`` section (defaults when its config cannot be read: export_run
+    then says what is wrong with the folder)."""
+    from pathlib import Path
+
+    from hwnas.config import ExportSection, load_config
+    from hwnas.errors import HwnasError
+
+    try:
+        return load_config(Path(run) / "config.yaml").export
+    except HwnasError:
+        return ExportSection()
+
+
+def _positive(flag: str, value: int) -> int:
+    from hwnas.errors import ConfigError
+
+    if value < 1:
+        raise ConfigError(flag, "an integer >= 1", value)
+    return value
 
 
 def print_summary(manifest: dict[str, Any], run: str) -> None:

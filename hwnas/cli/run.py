@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from hwnas.cli.common import add_json, add_new_run_args, stderr_say
+from hwnas.cli.common import add_json, add_new_run_args, resume_hint, stderr_say
 
 
 def add_parser(commands: Any) -> None:
@@ -54,6 +54,7 @@ def _cmd_run(args: argparse.Namespace) -> None:
             predictors_dir=args.predictors_dir,
             progress=not args.json,
             log=stderr_say("run"),
+            on_created=resume_hint("run"),
         )
     info = result.to_dict()
     if args.json:
@@ -69,7 +70,8 @@ def _cmd_run(args: argparse.Namespace) -> None:
         print(f"calibration      {calibration_text(result.calibration)}")
     print(f"run folder       {result.run}")
     print(
-        f"exported models  {info['exported']} ({info['feasible']} meet the budgets when "
+        f"exported models  {info['exported']} ({info['feasible']} "
+        f"{'meets' if info['feasible'] == 1 else 'meet'} the budgets when "
         f"measured; {info['search_front']} from the search's Pareto front, {info['pareto']} "
         f"Pareto-optimal once trained and measured): {info['manifest']}"
     )

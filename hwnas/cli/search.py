@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from hwnas.cli.common import add_json, add_new_run_args
+from hwnas.cli.common import add_json, add_new_run_args, resume_hint
 from hwnas.errors import ConfigError
 
 
@@ -40,6 +40,7 @@ def _cmd_search(args: argparse.Namespace) -> None:
             run_id=args.run_id,
             progress=not args.json,
             log=None if args.json else lambda line: print(line, file=sys.stderr, flush=True),
+            on_created=resume_hint("search"),
         )
     if args.json:
         print(json.dumps(run.to_dict(), indent=2))

@@ -29,7 +29,7 @@ def load_dataset(
     seed: int = 0,
     val_fraction: float = 0.15,
     test_fraction: float = 0.2,
-    image_size: tuple[int, int] | None = None,
+    image_size: int | tuple[int, int] | None = None,
     text: TextOptions | None = None,
 ) -> Dataset:
     """Load a dataset, split it and normalise it.
@@ -43,8 +43,9 @@ def load_dataset(
             fraction of its train data; otherwise a fraction of all the data.
         test_fraction: Size of the test split as a fraction of all the data; unused when the
             source has its own test split.
-        image_size: ``(height, width)`` to resize every image to. Image folders default to
-            the size of their first image; other sources keep their size when ``None``.
+        image_size: ``(height, width)`` to resize every image to, or one integer for a
+            square. When ``None``, image folders resize to the most common size of their
+            train images (ties: the largest) and other sources keep their size.
         text: For text sources (``reviews``, ``text:PATH``): columns, sequence length and
             vocabulary size; ``None`` keeps their defaults. Refused for images.
 
@@ -53,11 +54,11 @@ def load_dataset(
 
     Raises:
         ConfigError: An argument is invalid.
-        DataError: The path is missing, of an unknown format or malformed, or a class has too
-            few samples for a stratified split.
+        DataError: The path is missing, of an unknown format or malformed, a class has too
+            few samples for a stratified split, or the training images are constant.
     """
     spec_str = _check_args(spec, seed, val_fraction, test_fraction, image_size)
-    size = None if image_size is None else (int(image_size[0]), int(image_size[1]))
+    size = _pair(image_size)
     name, raw = _read(spec_str, size, text)
     return build_dataset(name, raw, seed, float(val_fraction), float(test_fraction), size)
 
@@ -82,18 +83,34 @@ def _check_args(
     total = float(val_fraction) + float(test_fraction)  # type: ignore[arg-type]
     if total >= 1.0:
         raise ConfigError("val_fraction + test_fraction", "a sum below 1", total)
-    if image_size is not None and not (
+    pair = (
         isinstance(image_size, (tuple, list))
         and len(image_size) == 2
-        and all(
-            isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0
-            for v in image_size
-        )
-    ):
+        and all(_is_size(v) for v in image_size)
+    )
+    if image_size is not None and not _is_size(image_size) and not pair:
         raise ConfigError(
-            "image_size", "None or a (height, width) pair of positive integers", image_size
+            "image_size",
+            "None, a positive integer or a (height, width) pair of positive integers",
+            image_size,
         )
     return spec
+
+
+def _is_size(value: object) -> bool:
+    """Whether ``value`` is one positive integer (a square size); bools are not sizes."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and bool(value > 0)
+
+
+def _pair(image_size: object) -> tuple[int, int] | None:
+    """A checked ``image_size`` as ``(height, width)``: an integer means a square, so that
+    ``32`` and ``(32, 32)`` load (and fingerprint) the same data."""
+    if image_size is None:
+        return None
+    if isinstance(image_size, (int, np.integer)):
+        return int(image_size), int(image_size)
+    assert isinstance(image_size, (tuple, list))
+    return int(image_size[0]), int(image_size[1])
 
 
 def _read(

@@ -14,7 +14,7 @@ import numpy as np
 
 from hwnas.errors import DataError
 
-__all__ = ["RawData", "check_pixels"]
+__all__ = ["RawData", "check_pixels", "check_varies"]
 
 
 @dataclass
@@ -128,6 +128,30 @@ def check_pixels(x: np.ndarray, where: str, field: str) -> None:
         )
     if x.dtype.kind == "f" and not np.all(np.isfinite(x)):
         raise DataError(f"{where}: {field} contains NaN or infinite values")
+
+
+def check_varies(x: np.ndarray, where: str, what: str, hint: str = "") -> None:
+    """Refuse training input whose every value is the same.
+
+    Normalisation turns such input into zeros and training then stays at chance level
+    with no sign of why; a blank source (an empty render, a channel lost on decoding) is
+    better reported while its name is at hand.
+
+    Args:
+        x: The training input (an array or a CPU tensor).
+        where: The source, named in the message.
+        what: What ``x`` is, in words (``"the training images"``).
+        hint: Appended to the message: a likely cause particular to the source.
+
+    Raises:
+        DataError: Every value of ``x`` is equal.
+    """
+    lo, hi = float(x.min()), float(x.max())
+    if lo == hi:
+        raise DataError(
+            f"{where}: the training input is constant: every value of {what} is {lo:g}, so "
+            f"a model cannot learn anything from it (expected values that vary){hint}"
+        )
 
 
 def _labels(

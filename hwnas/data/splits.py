@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from hwnas.data.dataset import Dataset, Split
-from hwnas.data.raw import RawData
+from hwnas.data.raw import RawData, check_varies
 from hwnas.errors import DataError
 
 __all__ = ["build_dataset", "fingerprint"]
@@ -33,7 +33,8 @@ def build_dataset(
     """Split, scale, resize and normalise ``raw`` (arguments as in ``load_dataset``).
 
     Raises:
-        DataError: Too few samples, or a class too small, for stratified splits.
+        DataError: Too few samples, or a class too small, for stratified splits; or the
+            train split's images are constant (every value equal).
     """
     classes = raw.classes
     y = raw.y
@@ -70,6 +71,7 @@ def build_dataset(
         )
 
     x_train = _to_float(raw.x[train_idx], raw.scale, image_size)
+    check_varies(x_train.numpy(), name, "the train split's pixels (after scaling)")
     x_val = _to_float(raw.x[val_idx], raw.scale, image_size)
     x_test = _to_float(test_x, raw.scale, image_size)
     mean = x_train.double().mean(dim=(0, 2, 3))

@@ -15,6 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hwnas.config import MAX_SEED
 from hwnas.errors import BudgetsUnmetError, ConfigError, HwnasError, NothingFeasibleError
 from hwnas.export.keep import add_hand_designed, hand_designed_by_key, keep_best, mark_pareto
 from hwnas.export.manifest import load_calibration
@@ -173,6 +174,14 @@ def export_run(
         raise ConfigError("--variants", f"a subset of {', '.join(VARIANTS)}", unknown)
     if top_k is not None and top_k < 1:
         raise ConfigError("--top-k", "a positive integer", top_k)
+    if epochs is not None and epochs < 1:
+        raise ConfigError("--epochs", "an integer >= 1", epochs)
+    if seed is not None and not 0 <= seed <= MAX_SEED:
+        raise ConfigError("--seed", f"an integer from 0 to {MAX_SEED}", seed)
+    from hwnas.onnx_export import MAX_OPSET, MIN_OPSET
+
+    if not MIN_OPSET <= opset <= MAX_OPSET:
+        raise ConfigError("--opset", f"an ONNX opset from {MIN_OPSET} to {MAX_OPSET}", opset)
     if spare < 0 or (spare and top_k is None):
         raise ConfigError("--spare", "an integer >= 0, with --top-k", spare)
     run = open_run(run_dir)

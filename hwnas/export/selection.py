@@ -129,7 +129,8 @@ def nothing_feasible_message(
         best = min(values) if budget.op == "<=" else max(values)
         meeting = sum(1 for v in values if budget.met(v))
         applied = "" if budget.bound == written.bound else f" ({budget.bound:g} as searched)"
-        closest.append(f"{written}{applied}: best {best:.4g}, {meeting} of {len(values)} meet it")
+        verb = "meets" if meeting == 1 else "meet"
+        closest.append(f"{written}{applied}: best {best:.6g}, {meeting} of {len(values)} {verb} it")
     return (
         f"no evaluated candidate meets every budget ({counts}; "
         + "; ".join(closest)

@@ -17,9 +17,11 @@ numbers) and never offered:
   ``MAX_ACCURACY_DROP`` (half a point).
 
 A variant that passes is *offered* (``deploy`` may pick it) only when it also measures
-faster than fp32 on the run's runtime and loses at most ``MAX_ACCURACY_DROP`` of
-validation accuracy; among those the fastest is deployed, otherwise fp32. Decisions use
-the validation split; test accuracy is recorded beside them, never used to decide.
+faster than fp32 on the run's runtime beyond noise (at most ``1 - FASTER_MARGIN`` of fp32's
+latency: back-to-back medians of the measurement protocol differ by up to 3 %) and loses
+at most ``MAX_ACCURACY_DROP`` of validation accuracy; among those the fastest is deployed,
+otherwise fp32. Decisions use the validation split; test accuracy is recorded beside them,
+never used to decide.
 
 Why fp16 needed care: ``convert_float_to_float16`` clamps every constant to fp16's range
 (±65504). A standalone BatchNormalization (one that does not follow a convolution, as
@@ -38,10 +40,16 @@ from typing import Any
 
 import numpy as np
 
+from hwnas.export.selection import LATENCY_NOISE
+
 VARIANTS = ("fp32", "fp16", "int8")
 FP16_LOGIT_RTOL = 1e-2
 INT8_MIN_AGREEMENT = 0.99
 MAX_ACCURACY_DROP = 0.005
+#: A variant is offered only when it is faster than fp32 by at least this share of fp32's
+#: latency: two back-to-back medians of one file under the measurement protocol differ by
+#: up to 3 %, so a smaller difference is noise, not a speed-up (the margin of selection).
+FASTER_MARGIN = LATENCY_NOISE
 #: The largest finite fp16 number.
 FP16_MAX = 65504.0
 
@@ -237,9 +245,9 @@ def choose_deploy(
 ) -> tuple[str, str, dict[str, bool]]:
     """Which file to deploy and why, and which variants are offered.
 
-    A variant is offered when it passed parity, measured faster than fp32 and lost at most
-    ``MAX_ACCURACY_DROP`` of validation accuracy; the fastest offered one is deployed,
-    else fp32.
+    A variant is offered when it passed parity, measured faster than fp32 beyond noise (at
+    most ``1 - FASTER_MARGIN`` times fp32's latency) and lost at most ``MAX_ACCURACY_DROP``
+    of validation accuracy; the fastest offered one is deployed, else fp32.
 
     Returns:
         ``(deploy, reason, offered)``: ``deploy`` is ``fp32``, ``fp16`` or ``int8``;
@@ -253,9 +261,14 @@ def choose_deploy(
             notes.append(f"{name} failed parity ({info.get('parity_rule')})")
         elif ms is None or fp32_latency_ms is None:
             notes.append(f"{name} not measured")
-        elif ms >= fp32_latency_ms:
+        elif ms > (1 - FASTER_MARGIN) * fp32_latency_ms:
             how = ", screened" if info.get("latency_protocol") == "screen" else ""
-            notes.append(f"{name} not faster ({ms:.4f} vs {fp32_latency_ms:.4f} ms{how})")
+            figures = f"{ms:.4f} vs {fp32_latency_ms:.4f} ms{how}"
+            if ms >= fp32_latency_ms:
+                notes.append(f"{name} not faster ({figures})")
+            else:
+                margin = f"{100 * FASTER_MARGIN:g} %"
+                notes.append(f"{name} not faster beyond noise ({figures}; margin {margin})")
         elif info["val_accuracy_drop"] > MAX_ACCURACY_DROP:
             notes.append(f"{name} loses {100 * info['val_accuracy_drop']:.1f} points")
         else:

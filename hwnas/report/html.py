@@ -145,7 +145,16 @@ def _accuracy(row: dict[str, Any], split: str) -> str:
 
 
 def _deploy(m: dict[str, Any]) -> str:
-    return f"{m.get('deploy', 'fp32')}: {m.get('deploy_reason', 'no variant made')}"
+    """The deployed variant and why; a reason for a variant already starts with its name
+    (``int8: 1.52x faster than fp32 ...``), one for fp32 tells about the variants."""
+    deploy, reason = m.get("deploy", "fp32"), m.get("deploy_reason", "no variant made")
+    return reason if reason.startswith(f"{deploy}:") else f"{deploy}: {reason}"
+
+
+def _deploy_file(m: dict[str, Any]) -> str:
+    """The file to deploy (``model.int8.onnx`` when int8 is deployed); manifests written
+    before variants existed have only the fp32 ``file``."""
+    return str(m.get("deploy_file") or m.get("file") or "-")
 
 
 #: The columns of the exported models' table: header and cell of a manifest entry.
@@ -165,7 +174,7 @@ EXPORTED_COLUMNS: list[Column] = [
     ("search rank", lambda m: m.get("search_rank", 0)),
     ("Pareto (trained)", lambda m: "yes" if m.get("pareto") else "no"),
     ("deploy", _deploy),
-    *_plain(("file", "file")),
+    ("file", _deploy_file),
 ]
 
 #: The columns of the hand-designed networks' table (a row of ``baselines.json``).

@@ -18,7 +18,7 @@ def wilson_interval(
     accuracy: float, n: int, confidence: float = CONFIDENCE
 ) -> tuple[float, float] | None:
     """The Wilson score interval of a share ``accuracy`` of ``n`` trials (``None`` when
-    ``n`` is 0)."""
+    ``n`` is 0), within ``[0, 1]`` and holding ``accuracy``."""
     from scipy.stats import norm
 
     if n <= 0:
@@ -27,7 +27,10 @@ def wilson_interval(
     z2n = z * z / n
     centre = (accuracy + z2n / 2) / (1 + z2n)
     half = z / (1 + z2n) * math.sqrt(accuracy * (1 - accuracy) / n + z2n / (4 * n))
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # In exact arithmetic the interval holds the point and lies in [0, 1]; in floating point
+    # an accuracy of 1 gets an upper bound of 0.9999999999999999.
+    point = min(1.0, max(0.0, accuracy))
+    return max(0.0, min(point, centre - half)), min(1.0, max(point, centre + half))
 
 
 def overlap(a: tuple[float, float] | None, b: tuple[float, float] | None) -> bool:

@@ -43,7 +43,7 @@ def pareto_plot(data: RunData, baselines: list[dict[str, Any]], path: Path) -> P
     and the hand-designed networks as measured, and the budgets (dashed: as written;
     dotted: as the search applied them)."""
     cost = data.cost
-    with _figure(path, 120, figsize=(7.5, 5)) as (_, ax):
+    with _figure(path, 120, figsize=(7.5, 5)) as (fig, ax):
         ys = np.array([c.metrics["accuracy"] for c in data.done])
         xs = np.array([c.metrics.get(cost, np.nan) for c in data.done])
         ax.scatter(
@@ -66,6 +66,7 @@ def pareto_plot(data: RunData, baselines: list[dict[str, Any]], path: Path) -> P
             ax.scatter([], [], c="#2ca02c", label="exported: test accuracy, measured", **EXPORTED)
         named = [(b["name"], baseline_point(b, cost)) for b in baselines]
         shown = sorted((p for _, p in named if p is not None), key=lambda p: p[1])
+        labels = []
         for name, point in named:
             if point is None:
                 continue
@@ -74,12 +75,14 @@ def pareto_plot(data: RunData, baselines: list[dict[str, Any]], path: Path) -> P
             # Neighbours' names (in the order of the x axis) alternate below and above
             # their marker, so that two networks of similar latency stay readable.
             below = shown.index(point) % 2 == 0
-            ax.annotate(
-                name,
-                (x, acc),
-                textcoords="offset points",
-                xytext=(5, -10 if below else 5),
-                fontsize=8,
+            labels.append(
+                ax.annotate(
+                    name,
+                    (x, acc),
+                    textcoords="offset points",
+                    xytext=(5, -10 if below else 5),
+                    fontsize=8,
+                )
             )
         if shown:
             ax.scatter([], [], label="hand-designed: test accuracy, measured", **HANDMADE)
@@ -93,7 +96,30 @@ def pareto_plot(data: RunData, baselines: list[dict[str, Any]], path: Path) -> P
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="lower right")
         ax.set_title(f"{data.path.name}: accuracy vs {cost}")
+        keep_inside(fig, ax, labels)
     return path
+
+
+def keep_inside(fig: Any, ax: Any, labels: list[Any]) -> None:
+    """Move each point label (an annotation right of and above or below its marker) that
+    crosses the frame of ``ax`` to the other side of its marker: left of it at the right
+    edge, below it at the top, above it at the bottom."""
+    if not labels:
+        return
+    fig.tight_layout()  # the layout the figure is saved with, so the frame is where it ends
+    renderer = fig.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    for label in labels:
+        box = label.get_window_extent(renderer)
+        dx, dy = label.xyann
+        if box.x1 > frame.x1:
+            label.set_horizontalalignment("right")
+            dx = -abs(dx)
+        if box.y1 > frame.y1:
+            dy = -10
+        elif box.y0 < frame.y0:
+            dy = 5
+        label.xyann = (dx, dy)
 
 
 def _budget_lines(ax: Any, data: RunData) -> None:

@@ -59,6 +59,18 @@ def config(**changes) -> dict:
         ({"export": {"recipe": {"epochs": 3}}}, "export.recipe"),  # export.epochs sets it
         ({"supernet": {"recipe": {"lr": 0.1}}}, "supernet.recipe"),  # supernet.lr sets it
         ({"supernet": {"recipe": {"augment": "rotate"}}}, "supernet.recipe.augment"),
+        # Values of the components' own options, and seeds: checked before any folder.
+        ({"evaluator": {"name": "standalone", "recipe": {"epochs": 0}}}, "evaluator.recipe.epo"),
+        ({"evaluator": {"name": "standalone", "recipe": {"epoch": 1}}}, "evaluator.recipe"),
+        ({"strategy": {"name": "surrogate-ehvi", "initial": 0}}, "strategy.initial"),
+        ({"executor": {"name": "process", "workers": 0}}, "executor.workers"),
+        ({"space": {"name": "mbconv", "kernels": [4]}}, "space"),
+        ({"seed": -1}, "seed"),
+        ({"seed": 2**70}, "seed"),
+        ({"data": {"name": "digits", "seed": -1}}, "data.seed"),
+        ({"export": {"variants": ["fp32", "fp8"]}}, "export.variants"),
+        ({"budgets": ["macs <= 5e6", "macs <= 1e6"]}, "budgets"),
+        ({"name": "n" * 101}, "name"),
     ],
 )
 def test_bad_configs_name_the_field_and_leave_no_run(tmp_path, changes, field) -> None:
@@ -80,6 +92,38 @@ def test_an_unknown_key_lists_the_keys_its_section_takes() -> None:
     )
     with pytest.raises(ConfigError, match=r"^colour: expected one of batch_size, budgets, "):
         validate_config(config(colour="blue"))
+
+
+def test_config_messages_read_once_and_yaml_s_off_means_off() -> None:
+    from hwnas.config import validate_config
+    from hwnas.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        validate_config(config(budgets=["accuracy >= 95"]))
+    assert str(info.value) == (
+        "budgets: expected 'accuracy >= a' with a fraction 0 < a <= 1, got 'accuracy >= 95'"
+    )
+    with pytest.raises(ConfigError) as info:
+        validate_config(config(name="a b"))
+    assert str(info.value) == "name: expected letters, digits, '-', '_' or '.', got 'a b'"
+    with pytest.raises(ConfigError, match=r"^export\.variants: expected at least 1 items"):
+        validate_config(config(export={"variants": []}))
+    with pytest.raises(ConfigError, match=r"accuracy >= 0\.9 and error <= 0\.2 bound the same"):
+        validate_config(config(budgets=["accuracy >= 0.9", "error <= 0.2"]))
+    # Two devices' ceilings are two bounds.
+    both = ["latency_ms <= 1 on a", "latency_ms <= 2 on b"]
+    assert validate_config(config(budgets=both, device={})).budgets == both
+    # YAML reads an unquoted off as false.
+    text = "device: {calibration: off, protocol: {anchor: off}}\nobjectives: [error, macs]\n"
+    device = validate_config(yaml.safe_load(text)).device
+    assert device is not None and device.calibration == "off" and device.protocol.anchor == "off"
+
+
+def test_a_config_file_that_is_not_utf8_text_is_a_clean_error(tmp_path, capsys) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_bytes(b"\xff\xfe\x00n\x00a\x00m\x00e")
+    assert main(["search", str(path), "--runs-dir", str(tmp_path / "runs")]) == 2
+    assert "config: expected a YAML file of UTF-8 text" in capsys.readouterr().err
 
 
 def test_bad_config_from_the_cli_exits_2(tmp_path, capsys) -> None:
@@ -300,15 +344,17 @@ def test_search_budgets_tighten_latency_and_loosen_accuracy() -> None:
     from hwnas.config import validate_config
     from hwnas.runs import search_budget
 
-    cfg = validate_config(
-        config(
-            evaluator={"name": "toy", "accuracy_slack": 0.05},
-            budgets=["accuracy >= 0.9", "error <= 0.2", "macs <= 5e6"],
+    searched = []
+    for floor in ("accuracy >= 0.9", "error <= 0.2"):  # one bound, either way
+        cfg = validate_config(
+            config(
+                evaluator={"name": "toy", "accuracy_slack": 0.05},
+                budgets=[floor, "macs <= 5e6"],
+            )
         )
-    )
-    assert cfg.evaluator.options() == {}  # the slack is not an evaluator argument
-    budgets = [search_budget(b, cfg) for b in cfg.parsed_budgets()]
-    assert [str(b) for b in budgets] == ["accuracy >= 0.85", "error <= 0.25", "macs <= 5e+06"]
+        assert cfg.evaluator.options() == {}  # the slack is not an evaluator argument
+        searched += [str(search_budget(b, cfg)) for b in cfg.parsed_budgets()]
+    assert searched == ["accuracy >= 0.85", "macs <= 5e+06", "error <= 0.25", "macs <= 5e+06"]
     cfg = validate_config(
         {
             **config(budgets=["latency_ms <= 2", "accuracy >= 0.9"]),
@@ -405,3 +451,95 @@ def test_the_pool_s_workers_end_when_the_search_is_killed(tmp_path) -> None:
     for pid in left:
         os.kill(pid, 9)
     assert not left, f"workers still running after their search was killed: {left}"
+
+
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_or_sigterm_stops_a_pool_search_cleanly_and_says_how_to_resume(
+    tmp_path, stop
+) -> None:
+    # Ctrl-C reaches the whole process group: the workers (still importing torch, or
+    # evaluating for 30 s) used to print tracebacks of their own, and shutting the pool
+    # down waited for their evaluations. SIGTERM left semaphores behind.
+    import os
+    import signal
+    import time
+
+    root = str(Path(__file__).resolve().parents[2])
+    cfg = config(evaluator={"name": "toy", "sleep": 30.0}, executor={"name": "process"})
+    cfg["executor"]["workers"] = 2
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    runs = tmp_path / "runs"
+    script = f"""
+        import sys
+        sys.path.insert(0, {root!r})
+        import tests.search.toy
+        from hwnas.cli import main
+        sys.exit(main(["search", {str(path)!r}, "--runs-dir", {str(runs)!r}, "--run-id", "r"]))
+    """
+    with open(tmp_path / "log", "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(script)],
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+        children: list[int] = []
+        deadline = time.time() + 120
+        while len(children) < 2 and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+            pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+            children = [p for p in pids if _parent_of(p) == proc.pid and _is_worker(p)]
+        time.sleep(0.5)  # a worker may still be importing torch: the moment it mattered
+        os.killpg(proc.pid, getattr(signal, stop))
+        started = time.time()
+        code = proc.wait(timeout=60)
+    out = (tmp_path / "log").read_text()
+    assert code == (130 if stop == "SIGINT" else 143), out
+    assert time.time() - started < 20, "the pool waited for its workers' evaluations"
+    word = "interrupted" if stop == "SIGINT" else "terminated"
+    assert f"hwnas: {word}; finish it with: hwnas search --resume {runs / 'r'}" in out
+    assert "Traceback" not in out and "leaked semaphore" not in out, out
+    time.sleep(1)
+    assert len(children) == 2 and not [p for p in children if _parent_of(p) is not None]
+
+
+def _parent_of(pid: int) -> int | None:
+    """The parent pid of a running (not zombie) process, or None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().split(") ")[-1].split()
+    except OSError:
+        return None
+    return None if fields[0] == "Z" else int(fields[1])
+
+
+def _is_worker(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            return b"spawn_main" in cmdline.read()
+    except OSError:
+        return False
+
+
+def test_a_search_that_asks_only_what_cheap_budgets_skip_stops(tmp_path, monkeypatch) -> None:
+    # Seen: a latency ceiling the cheapest architecture met only before the safety margin:
+    # every candidate skipped, 8,582 in 90 s, the progress bar at 0, never ending.
+    import hwnas.runs as runs_module
+    import hwnas.search as search_module
+
+    smallest = 468608  # NB201's fewest MACs at 8x8 (cells without convolutions)
+    with monkeypatch.context() as patch:
+        # Past the check before the search (a budget met before the margin, as then).
+        patch.setattr(runs_module._Components, "_check_feasible", lambda self: None)
+        patch.setattr(search_module, "MAX_SKIPPED_IN_A_ROW", 40)
+        cfg = config(strategy={"name": "random"}, budgets=[f"macs <= {smallest - 1}"])
+        run = search(cfg, runs_dir=tmp_path, run_id="r")
+    assert run.result.evaluations == 0
+    assert run.result.stopped_by.startswith("40 candidates asked in a row broke a cheap budget")
+    with pytest.raises(ConfigError) as info:
+        search(config(budgets=[f"macs <= {smallest - 1}"]), runs_dir=tmp_path, run_id="s")
+    assert str(info.value) == (
+        "budgets: expected a budget some architecture can meet: the best of the smallest "
+        f"architecture and 255 random ones has macs = {smallest}, got 'macs <= {smallest - 1}'"
+    )

@@ -43,6 +43,9 @@ class NpzReader(PathReader):
             if names.ndim != 1 or names.dtype.kind not in "US":
                 raise DataError(f"{where}: classes must be a 1-D array of strings")
             classes = [n.decode() if isinstance(n, bytes) else str(n) for n in names.tolist()]
+            for field in ("y", "y_test"):
+                if field in arrays:
+                    _check_names_cover(classes, arrays[field], where, field)
         return RawData.from_arrays(where, x, arrays["y"], classes, x_test, arrays.get("y_test"))
 
 
@@ -68,6 +71,24 @@ def _load_arrays(path: Path) -> dict[str, np.ndarray]:
         raise DataError(f"{path}: expected a .npz archive with arrays x and y") from None
     except Exception as exc:  # OSError, ValueError, EOFError, zlib.error, zipfile.BadZipFile...
         raise DataError(f"{path}: cannot read as .npz: {exc}") from exc
+
+
+def _check_names_cover(classes: list[str], y: np.ndarray, where: str, field: str) -> None:
+    """Blame ``classes`` when it names fewer classes than the labels in ``field`` need.
+
+    The shared label check would report the labels as out of range, pointing at ``y``
+    when the short array is ``classes``. Labels that are not integers are left to it.
+    """
+    if y.size == 0 or y.dtype.kind not in "iuf" or not np.all(np.isfinite(y)):
+        return
+    if y.dtype.kind == "f" and not np.all(y == np.round(y)):
+        return
+    lo, hi = int(y.min()), int(y.max())
+    if lo >= 0 and hi >= len(classes):
+        raise DataError(
+            f"{where}: classes: {len(classes)} names for labels {lo}..{hi} ({field}); expected "
+            f"one name per label, at least {hi + 1}"
+        )
 
 
 def _layout(x: np.ndarray, where: str, field: str) -> np.ndarray:
