@@ -248,9 +248,10 @@ def resume_pipeline(
     Raises:
         HwnasError: Not a run folder, or as :func:`run_pipeline`.
     """
-    from hwnas.runs import resume
+    from hwnas.runs import check_run_folder, resume
 
     say = log or (lambda message: None)
+    check_run_folder(run_dir)  # refused before anything is said
     say(f"resuming {run_dir}: the search goes on where it stopped")
     run = resume(run_dir, progress=progress)
     device = run.config.device
@@ -286,11 +287,15 @@ def _finish(
     settings = run.config.export
     unmet = None
     manifest_file = run.path / "export" / "manifest.json"
-    try:
-        if resumed and manifest_file.is_file():
-            say(f"run folder: {run.path}; its export had finished: kept")
+    kept = None
+    if resumed and manifest_file.is_file():
+        try:
             kept = load_manifest(run.path)
-            assert kept is not None
+        except HwnasError as error:
+            say(f"{error}: exporting again")
+    try:
+        if kept is not None:
+            say(f"run folder: {run.path}; its export had finished: kept")
             manifest = kept
             unmet = budgets_unmet(manifest, manifest_file)
         else:

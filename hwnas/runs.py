@@ -283,13 +283,25 @@ class OpenRun:
         return RunStore(self.path / "run.db")
 
 
-def open_run(run_dir: str | Path) -> OpenRun:
-    """Open and check a run folder (config.yaml and run.db that agree)."""
+def check_run_folder(run_dir: str | Path) -> Path:
+    """``run_dir`` as a path, if it looks like a run folder (nothing is loaded).
+
+    Raises:
+        HwnasError: It does not exist, is a file, or lacks config.yaml or run.db.
+    """
     run_dir = Path(run_dir)
+    if run_dir.is_file():
+        raise HwnasError(f"{run_dir}: not a run folder (a file; expected runs/<id>)")
     if not run_dir.is_dir():
         raise HwnasError(f"{run_dir}: no such run folder")
     if not (run_dir / "run.db").is_file() or not (run_dir / "config.yaml").is_file():
         raise HwnasError(f"{run_dir}: not a run folder (config.yaml and run.db expected)")
+    return run_dir
+
+
+def open_run(run_dir: str | Path) -> OpenRun:
+    """Open and check a run folder (config.yaml and run.db that agree)."""
+    run_dir = check_run_folder(run_dir)
     config = load_config(run_dir / "config.yaml")
     with RunStore(run_dir / "run.db") as store:
         # Compared after validation, so that a run started before a new config key (with
@@ -385,8 +397,13 @@ def search(
     elif isinstance(config, dict):
         config = validate_config(config)
     run_id = run_id or _new_run_id(config)
-    if not run_id or "/" in run_id or run_id.startswith("."):
-        raise ConfigError("run_id", "a folder name", run_id)
+    if not run_id or "/" in run_id or run_id.startswith(".") or len(run_id) > 200:
+        raise ConfigError("run_id", "a folder name of at most 200 characters", run_id)
+    from hwnas.data.load import absolute_spec
+
+    # The run folder's config reads the same data from any working directory.
+    data = config.data.model_copy(update={"name": absolute_spec(config.data.name)})
+    config = config.model_copy(update={"data": data})
     final = Path(runs_dir) / run_id
     if final.exists():
         raise HwnasError(f"run folder {final} exists already (resume it with --resume {final})")
@@ -537,4 +554,13 @@ def _run(components: _Components, run_dir: Path, progress: bool) -> SearchRun:
             **result.to_dict(),
         },
     )
+    with RunStore(run_dir / "run.db") as store:
+        failed, done = store.candidates("failed"), store.count("done")
+    if failed and not done:
+        # Nothing to go on (a seed numpy refused, a broken data set, a bug): an error, not
+        # an empty front that reads like a search that found nothing.
+        raise HwnasError(
+            f"{run_dir}: every evaluation failed ({len(failed)}); the first: "
+            f"{failed[0].info.get('error', 'no error recorded')}"
+        )
     return SearchRun(run_dir, result, config)

@@ -106,6 +106,12 @@ class RunStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
+        except sqlite3.OperationalError as error:
+            # Seen with a read-only run folder: "unable to open database file".
+            raise HwnasError(
+                f"run store {self.path}: cannot be opened to read and write ({error}); "
+                "is the run folder or the file read-only?"
+            ) from None
         except sqlite3.DatabaseError as error:
             raise HwnasError(
                 f"run store {self.path}: not a readable SQLite database ({error})"

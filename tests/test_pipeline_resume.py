@@ -36,7 +36,7 @@ def interrupt_on_call(monkeypatch, module, name, call):
     monkeypatch.setattr(module, name, wrapped)
 
 
-def test_an_interrupted_main_job_finishes_with_resume(tmp_path, monkeypatch) -> None:
+def test_an_interrupted_main_job_finishes_with_resume(tmp_path, monkeypatch, capsys) -> None:
     with monkeypatch.context() as patch:
         # Killed while evaluating its second batch: three candidates are in the store.
         interrupt_on_call(patch, search_module, "_evaluate_batch", 2)
@@ -79,6 +79,25 @@ def test_an_interrupted_main_job_finishes_with_resume(tmp_path, monkeypatch) -> 
     assert not (run / "export" / "baselines.json").exists()  # of the export it replaced
     files = {str(p.relative_to(run / "export")) for p in (run / "export").rglob("*.onnx")}
     assert files == {fresh["models"][0]["file"]}
+
+    # A manifest that is not one (a list, a number where a latency goes): one message from
+    # the commands that read it, and a resumed run exports again.
+    for text in (
+        "[1, 2]",
+        json.dumps({**fresh, "models": [{**fresh["models"][0], "measured_latency_ms": "fast"}]}),
+    ):
+        (run / "export" / "manifest.json").write_text(text)
+        assert main(["report", str(run)]) == 2
+        err = capsys.readouterr().err
+        assert "corrupted (a JSON list" in err or "not an export manifest (expected " in err
+    said.clear()
+    again = resume_pipeline(run, log=said.append)
+    assert any(
+        "measured_latency_ms: a number" in line and "exporting again" in line for line in said
+    )
+    assert again.manifest["models"] and again.manifest == json.loads(
+        (run / "export" / "manifest.json").read_text()
+    )
 
 
 def test_resume_needs_a_run_folder_and_not_a_config_as_well(tmp_path, capsys) -> None:

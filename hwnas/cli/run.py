@@ -37,7 +37,7 @@ def add_parser(commands: Any) -> None:
     p.set_defaults(handler=_cmd_run)
 
 
-def _cmd_run(args: argparse.Namespace) -> None:
+def _cmd_run(args: argparse.Namespace) -> int | None:
     from hwnas.errors import ConfigError
     from hwnas.pipeline import resume_pipeline, run_pipeline
 
@@ -59,7 +59,7 @@ def _cmd_run(args: argparse.Namespace) -> None:
     info = result.to_dict()
     if args.json:
         print(json.dumps(info, indent=2))
-        return
+        return 1 if result.report is None else None
     if result.profile:
         print(f"profile          {result.profile}")
     used = result.predictor_used
@@ -80,3 +80,6 @@ def _cmd_run(args: argparse.Namespace) -> None:
     print(f"report           {result.report or 'not written (see the failures below)'}")
     for failure in result.failures:
         print(f"FAILED ({failure['source']}) {failure['part']}: {failure['error']}")
+    if result.report is None:
+        return 1  # the report is the job's product: a run without one did not finish
+    return None

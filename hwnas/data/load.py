@@ -143,6 +143,20 @@ def _read(
     return path_str, reader.read(path, image_size)
 
 
+def absolute_spec(spec: str) -> str:
+    """``spec`` with a relative path made absolute (``data/x`` -> ``/home/me/data/x``,
+    ``npz:d.npz`` -> ``npz:/home/me/d.npz``), so that a run folder's config reads the same
+    data from any working directory; built-in names and paths that do not exist are left
+    as they are (loading says what is wrong with them)."""
+    if builtin_reader(spec) is not None:
+        return spec
+    prefix, sep, rest = spec.partition(":")
+    if sep and path_reader(prefix) is not None:
+        return f"{prefix}:{absolute_spec(rest)}" if rest else spec
+    path = Path(spec).expanduser()
+    return str(path.resolve()) if path.exists() else spec
+
+
 def is_text_source(spec: str) -> bool:
     """Whether ``spec`` names text (``reviews``, ``text:PATH``, a ``.csv`` file...), found
     without reading it; ``False`` for images and for specs that name nothing."""

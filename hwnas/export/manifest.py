@@ -22,19 +22,48 @@ def _read(path: Path, again: str) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        data: dict[str, Any] = json.loads(path.read_text())
-    except json.JSONDecodeError:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
         raise HwnasError(f"{path}: corrupted (not JSON); {again}") from None
+    if not isinstance(data, dict):
+        raise HwnasError(
+            f"{path}: corrupted (a JSON {type(data).__name__}, not an object); {again}"
+        )
     return data
+
+
+def _manifest_problem(data: dict[str, Any]) -> str | None:
+    """What a manifest lacks that the report, the baselines and a resumed run read."""
+    models = data.get("models")
+    if not isinstance(models, list) or not all(isinstance(m, dict) for m in models):
+        return "'models': a list of objects"
+    for i, model in enumerate(models):
+        for key in ("name", "file"):
+            if not isinstance(model.get(key), str):
+                return f"models[{i}].{key}: a string"
+        for key in ("val_accuracy", "test_accuracy", "measured_latency_ms", "predicted_latency_ms"):
+            value = model.get(key)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float)
+            ):
+                return f"models[{i}].{key}: a number"
+        if not isinstance(model.get("feasible"), bool):
+            return f"models[{i}].feasible: true or false"
+    return None
 
 
 def load_manifest(run_dir: str | Path) -> dict[str, Any] | None:
     """``runs/<id>/export/manifest.json``, or ``None`` when the run was not exported.
 
     Raises:
-        HwnasError: The manifest is not JSON.
+        HwnasError: The manifest is not JSON, or not of the shape export writes.
     """
-    return _read(Path(run_dir) / "export" / "manifest.json", "export again")
+    path = Path(run_dir) / "export" / "manifest.json"
+    data = _read(path, "export again")
+    problem = None if data is None else _manifest_problem(data)
+    if problem is not None:
+        raise HwnasError(f"{path}: not an export manifest (expected {problem}); export again")
+    return data
 
 
 def load_calibration(run_dir: str | Path) -> dict[str, Any] | None:

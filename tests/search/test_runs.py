@@ -217,7 +217,7 @@ def test_kill_minus_9_then_resume_loses_nothing_and_matches(tmp_path, strategy) 
     assert front(resumed.result) == front(straight.result)
 
 
-def test_failed_candidates_are_recorded_not_fatal(tmp_path) -> None:
+def test_failed_candidates_are_recorded_not_fatal(tmp_path, capsys) -> None:
     run = search(
         config(evaluator={"name": "toy", "fail_on": "avg_pool_3x3~0"}),
         runs_dir=tmp_path,
@@ -228,6 +228,11 @@ def test_failed_candidates_are_recorded_not_fatal(tmp_path) -> None:
     assert failed and all("avg_pool_3x3~0" in c.arch for c in failed)
     assert failed[0].info["attempts"] == 2 and "cannot be evaluated" in failed[0].info["error"]
     assert run.result.evaluations == 40
+    # Every one failed: an error (exit 2), not an empty front.
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config(evaluator={"name": "toy", "fail_on": "|"})))
+    assert main(["search", str(path), "--runs-dir", str(tmp_path), "--run-id", "all"]) == 2
+    assert "every evaluation failed (40); the first: " in capsys.readouterr().err
 
 
 @pytest.fixture
@@ -543,3 +548,24 @@ def test_a_search_that_asks_only_what_cheap_budgets_skip_stops(tmp_path, monkeyp
         "budgets: expected a budget some architecture can meet: the best of the smallest "
         f"architecture and 255 random ones has macs = {smallest}, got 'macs <= {smallest - 1}'"
     )
+
+
+def test_a_relative_data_path_is_stored_absolute(tmp_path, monkeypatch) -> None:
+    # `hwnas export RUN` from another directory failed: "data/x.npz: no such file".
+    import numpy as np
+
+    from hwnas.data import load_dataset
+    from hwnas.runs import open_run
+
+    digits = load_dataset("digits")
+    (tmp_path / "data").mkdir()
+    np.savez(tmp_path / "data" / "d.npz", x=digits.train.x[:120], y=digits.train.y[:120])
+    monkeypatch.chdir(tmp_path)
+    cfg = config(data={"name": "npz:data/d.npz"}, termination={"evaluations": 8})
+    run = search(cfg, runs_dir="runs", run_id="r")
+    stored = yaml.safe_load((tmp_path / "runs" / "r" / "config.yaml").read_text())
+    assert stored["data"]["name"] == f"npz:{tmp_path / 'data' / 'd.npz'}"
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert open_run(tmp_path / "runs" / "r").config.data.name == stored["data"]["name"]
+    assert run.result.evaluations == 8
