@@ -114,3 +114,13 @@ def test_argparse_errors_exit_2_from_the_console_script() -> None:
     )
     assert proc.returncode == 2
     assert "SPACE" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("seed", ["-1", str(2**32), "x"])
+def test_a_seed_numpy_cannot_take_is_refused_by_the_parser(capsys, seed) -> None:
+    # --seed -1 reached numpy ("expected non-negative integer") as a traceback.
+    with pytest.raises(SystemExit) as info:
+        main(["space", "sample", "nb201", "--seed", seed])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --seed: expected an integer" in err and "Traceback" not in err

@@ -514,3 +514,25 @@ def test_the_nothing_feasible_message_says_how_close_the_best_came() -> None:
     text = nothing_feasible_message([skipped, failed], budgets, budgets)
     assert text.startswith("no candidate was evaluated (0 evaluated, 1 skipped")
     assert "loosen the budgets" in text
+
+
+def test_with_nothing_to_measure_the_reason_says_so() -> None:
+    # Seen: "all 0 measured candidates are over a latency ceiling" (nothing met the
+    # accuracy floor; the hand-designed networks went on to compete).
+    from hwnas.export.selection import select_candidates
+    from hwnas.objectives import Budget
+
+    candidates = _candidates([(0.5, 0.01), (0.6, 0.02)])
+    selection = select_candidates(
+        candidates,
+        objectives=("error", "latency_ms"),
+        budgets=(Budget("latency_ms", "<=", CEILING), Budget("accuracy", ">=", 0.9)),
+        search_budgets=(Budget("latency_ms", "<=", CEILING), Budget("accuracy", ">=", 0.9)),
+        top_k=2,
+        key=lambda c: c.arch,
+        measure=lambda arch: 0.01,
+    )
+    assert not selection.chosen and not selection.measured_ms
+    assert selection.reason == (
+        "no candidate of the search met every budget as searched: none to measure"
+    )

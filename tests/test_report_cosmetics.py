@@ -133,3 +133,17 @@ def test_point_labels_stay_inside_the_pareto_plot(tmp_path, monkeypatch) -> None
     marker = ax.transData.transform((0.013, 0.9833))
     assert texts["lenet5"].x0 > marker[0]
     plt.close(fig)
+
+
+def test_a_failed_check_is_not_called_no_correction_needed() -> None:
+    # `hwnas predict --check` printed "...; no correction needed: FAILS".
+    from hwnas.export.manifest import calibration_text
+
+    base = {"checked": True, "points": 12, "runtime": "cpu", "action": "none"}
+    before = {"ratio": 1.4, "within_10pct": 0.2, "spearman": 0.9}
+    failed = calibration_text({**base, "before": before, "passed": False})
+    assert failed.endswith("; not corrected") and "no correction needed" not in failed
+    good = {"ratio": 1.0, "within_10pct": 1.0, "spearman": 1.0}
+    assert calibration_text({**base, "before": good, "passed": True}).endswith(
+        "; no correction needed"
+    )

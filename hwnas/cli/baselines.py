@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from hwnas.cli.common import add_json, add_run_arg, stderr_say
+from hwnas.cli.common import add_json, add_run_arg, seed_arg, stderr_say
 
 
 def add_parser(commands: Any) -> None:
@@ -28,7 +28,7 @@ def add_parser(commands: Any) -> None:
         help="comma-separated networks (default: all; baselines.json then lists only these)",
     )
     p.add_argument("--epochs", type=int, default=None, help="training epochs (default: export's)")
-    p.add_argument("--seed", type=int, default=None, help="training seed (default: export's)")
+    p.add_argument("--seed", type=seed_arg, default=None, help="training seed (default: export's)")
     p.add_argument("--no-measure", action="store_true", help="do not measure latency")
     add_json(p)
     p.set_defaults(handler=_cmd_baselines)

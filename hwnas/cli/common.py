@@ -12,6 +12,19 @@ from hwnas.errors import ConfigError
 
 
 # -- shared argument helpers -----------------------------------------------------------
+def seed_arg(text: str) -> int:
+    """A ``--seed`` value: an integer numpy, torch and Python all take (0 to 2**32 - 1)."""
+    from hwnas.config import MAX_SEED
+
+    try:
+        seed = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not 0 <= seed <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"expected an integer from 0 to {MAX_SEED}, got {seed}")
+    return seed
+
+
 def add_json(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
 

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from hwnas.cli.common import add_json, add_run_arg
+from hwnas.cli.common import add_json, add_run_arg, seed_arg
 
 
 def add_parser(commands: Any) -> None:
@@ -33,7 +33,7 @@ def add_parser(commands: Any) -> None:
     p.add_argument(
         "--epochs", type=int, default=None, help="final training epochs (default: the run's)"
     )
-    p.add_argument("--seed", type=int, default=None, help="training seed (default: the run's)")
+    p.add_argument("--seed", type=seed_arg, default=None, help="training seed (default: the run's)")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     p.add_argument(
         "--variants",

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hwnas.cli.common import add_json, emit
+from hwnas.cli.common import add_json, emit, seed_arg
 from hwnas.errors import ConfigError, HwnasError
 
 
@@ -55,7 +55,9 @@ def add_parser(commands: Any) -> None:
         help="add the sum of a measured per-block lookup table (hwnas profile --lut) as a "
         "feature; FILE is profiles/<device-id>/<space>-lut.jsonl of the same device",
     )
-    p.add_argument("--seed", type=int, default=0, help="split, sample and model seed (default 0)")
+    p.add_argument(
+        "--seed", type=seed_arg, default=0, help="split, sample and model seed (default 0)"
+    )
     p.add_argument(
         "--transfer-from",
         action="append",
@@ -100,7 +102,9 @@ def add_parser(commands: Any) -> None:
         help="measure on this runtime even if the predictor was fitted with another "
         "(--check; default: the predictor's runtime and settings, on its device only)",
     )
-    p.add_argument("--seed", type=int, default=0, help="reference sample seed (--check; default 0)")
+    p.add_argument(
+        "--seed", type=seed_arg, default=0, help="reference sample seed (--check; default 0)"
+    )
     add_json(p)
     p.set_defaults(handler=_cmd_predict)
 

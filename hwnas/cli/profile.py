@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from hwnas.cli.common import add_json, add_shape_args, emit, resolve_shape
+from hwnas.cli.common import add_json, add_shape_args, emit, resolve_shape, seed_arg
 from hwnas.errors import ConfigError, HwnasError
 
 
@@ -38,7 +38,7 @@ def add_parser(commands: Any) -> None:
         help="another setting of the runtime, e.g. host_copies=true or warmup_seconds=1 for "
         "torch-cuda (repeat for several; see docs/gpu.md)",
     )
-    p.add_argument("--seed", type=int, default=0, help="sample and weights seed (default 0)")
+    p.add_argument("--seed", type=seed_arg, default=0, help="sample and weights seed (default 0)")
     p.add_argument("--max-seconds", type=float, default=None, help="time cap per architecture")
     p.add_argument(
         "--anchor",

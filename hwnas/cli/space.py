@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from hwnas.cli.common import add_json, add_shape_args, emit, resolve_shape
+from hwnas.cli.common import add_json, add_shape_args, emit, resolve_shape, seed_arg
 from hwnas.errors import ConfigError
 
 
@@ -23,7 +23,7 @@ def add_parser(commands: Any) -> None:
     p = space_cmds.add_parser("sample", help="random architectures of a space")
     p.add_argument("space", metavar="SPACE")
     p.add_argument("-n", type=int, default=1, help="number of architectures (default 1)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=seed_arg, default=0, help="random seed (default 0)")
     p.add_argument("--out", default=None, metavar="PATH", help="also write them, one per line")
     add_json(p)
     p.set_defaults(handler=_cmd_space_sample)
@@ -40,7 +40,9 @@ def add_parser(commands: Any) -> None:
     p.add_argument("arch", metavar="ARCH", help="architecture string (quote it)")
     p.add_argument("--out", required=True, metavar="FILE.onnx", help="where to write the model")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random weights (default 0)")
+    p.add_argument(
+        "--seed", type=seed_arg, default=0, help="seed of the random weights (default 0)"
+    )
     add_shape_args(p)
     add_json(p)
     p.set_defaults(handler=_cmd_space_export)

@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from hwnas.cli.common import add_json, emit
+from hwnas.cli.common import add_json, emit, seed_arg
 from hwnas.errors import ConfigError
 
 
@@ -32,7 +32,7 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--data-seed", type=int, default=0, help="train/val/test split seed")
     p.add_argument("--epochs", type=int, required=True, help="training epochs")
     p.add_argument("--out", required=True, metavar="DIR", help="output (and resume) folder")
-    p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    p.add_argument("--seed", type=seed_arg, default=0, help="training seed (default 0)")
     p.add_argument(
         "--distill",
         action=argparse.BooleanOptionalAction,
@@ -50,7 +50,7 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--data", default=None, help="dataset (default: the one trained on)")
     p.add_argument("--calib-batches", type=int, default=4, help="BN batches (default 4)")
     p.add_argument("--calib-batch-size", type=int, default=128, help="(default 128)")
-    p.add_argument("--seed", type=int, default=0, help="calibration seed (default 0)")
+    p.add_argument("--seed", type=seed_arg, default=0, help="calibration seed (default 0)")
     _add_threads_and_json(p, _cmd_eval)
 
 

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from hwnas.cli.common import add_json, emit
+from hwnas.cli.common import add_json, emit, seed_arg
 
 
 def add_parser(commands: Any) -> None:
@@ -22,7 +22,7 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--weight-decay", type=float, default=None, help="weight decay")
     p.add_argument("--label-smoothing", type=float, default=0.1, help="(default 0.1)")
     p.add_argument("--augment", default="shift", choices=["none", "shift", "shift-flip"])
-    p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    p.add_argument("--seed", type=seed_arg, default=0, help="training seed (default 0)")
     p.add_argument("--data-seed", type=int, default=0, help="train/val/test split seed")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     p.add_argument("--out", default=None, metavar="DIR", help="write result.json and model.onnx")

@@ -103,6 +103,8 @@ def calibration_text(calibration: dict[str, Any] | None) -> str:
         text += "; predictions scaled by the median ratio"
     elif action and action != "none":
         text += f"; action: {action}"
+    elif calibration.get("passed") is False:
+        text += "; not corrected"  # a check only (hwnas predict --check)
     else:
         text += "; no correction needed"
     return text

@@ -199,7 +199,11 @@ def select_candidates(
         # be flagged once measured, so that the manifest and report show what happened.
         others = tuple(b for b in applied if b.metric != "latency_ms")
         chosen = ranked_selection(timed, objectives, others, top_k, key=key)
-        reason = f"all {len(timed)} measured candidates are over a latency ceiling"
+        reason = (
+            f"all {len(timed)} measured candidates are over a latency ceiling"
+            if timed
+            else "no candidate of the search met every budget as searched: none to measure"
+        )
     original = {c.arch: c for c, _ in pool}
     # Beyond the chosen ones, only candidates that meet the ceilings once measured.
     reserve = partial(

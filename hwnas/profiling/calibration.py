@@ -179,6 +179,11 @@ class CalibrationResult:
             )
         else:
             out[0] += f" ({self.reason})"
+        if not self.passed:
+            out.append(
+                "  still off beyond tolerance: the search goes on with the best predictor it "
+                "has, and export measures every model it chooses"
+            )
         return out
 
 
