@@ -282,7 +282,12 @@ def _finish(
     found = run.result
     say(
         f"search: {found.evaluations} evaluations in {found.seconds:.0f} s, stopped by "
-        f"{found.stopped_by}; {len(found.pareto)} on its Pareto front"
+        f"{found.stopped_by}; "
+        + (
+            f"{len(found.pareto)} on its Pareto front"
+            if found.pareto
+            else "none meets every budget (as searched)"
+        )
     )
     settings = run.config.export
     unmet = None

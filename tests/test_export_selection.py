@@ -191,6 +191,7 @@ def test_a_model_over_the_ceiling_once_measured_is_flagged_in_manifest_and_onnx(
     meta = {p.key: p.value for p in onnx.load(run.path / "export" / model["file"]).metadata_props}
     assert meta["hwnas.feasible"] == "false"
     assert meta["hwnas.broken_budgets"] == f"latency_ms <= {CEILING:g}"
+    assert json.loads(meta["hwnas.classes"]) == [str(i) for i in range(10)]  # label i's name
     # Six significant digits in the metadata.
     assert float(meta["hwnas.measured_latency_ms"]) == pytest.approx(
         model["measured_latency_ms"], rel=1e-5

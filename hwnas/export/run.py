@@ -5,6 +5,7 @@ See :mod:`hwnas.export` for the steps; this module holds the loop and the manife
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import sys
@@ -435,6 +436,9 @@ def _export_one(
         "hwnas.device_id": device_id,
         "hwnas.input_mean": ",".join(f"{m:.6f}" for m in dataset.mean),
         "hwnas.input_std": ",".join(f"{s:.6f}" for s in dataset.std),
+        # Label i is classes[i] (an image folder's sub-folder names): JSON, so that names
+        # with commas survive.
+        "hwnas.classes": json.dumps(list(dataset.classes)),
         "hwnas.feasible": str(not broken).lower(),
         "hwnas.broken_budgets": "; ".join(broken),
         # Text only: the vocabulary and how to pad, so that plain onnxruntime can read text.

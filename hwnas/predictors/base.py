@@ -163,6 +163,11 @@ def read_predictor_file(path: str | os.PathLike[str]) -> dict[str, Any]:
             format version this hwnas reads.
     """
     path = Path(path)
+    if path.is_dir():
+        raise HwnasError(
+            f"predictor {path}: a folder, not a predictor file (e.g. predictors/<device-id>/"
+            "<space>.json, or a run's runs/<id>/predictor.json)"
+        )
     if not path.is_file():
         raise HwnasError(f"predictor {path}: no such file")
     if path.stat().st_size > MAX_PREDICTOR_BYTES:

@@ -112,6 +112,8 @@ def test_refuses_edited_or_broken_files(gbr_file, tmp_path) -> None:
         load_predictor(path)
     with pytest.raises(HwnasError, match="no such file"):
         LatencyPredictor.load(tmp_path / "missing.json")
+    with pytest.raises(HwnasError, match="a folder, not a predictor file"):
+        load_predictor(tmp_path)
 
 
 def test_refuses_a_changed_space(records, tmp_path) -> None:
