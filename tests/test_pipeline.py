@@ -38,6 +38,19 @@ TINY = {
     "batch_size": 6,
     "export": {"top_k": 2, "epochs": 1, "variants": ["fp32"], "report_baselines": True},
 }
+#: A device section that profiles 10 architectures briefly.
+PROFILE_QUICKLY = {
+    "runtime": "onnxruntime-cpu",
+    "profile_archs": 10,
+    "profile_protocol": {"min_seconds": 0.0, "max_seconds": 0.2},
+}
+
+
+def _dirs(tmp_path) -> dict:
+    """Where ensure_predictor puts profiles and predictors in a test."""
+    return {"profiles_dir": tmp_path / "profiles", "predictors_dir": tmp_path / "predictors"}
+
+
 #: ``device.protocol`` for the tests that measure: a few calls per latency.
 QUICK = {"warmup": 1, "min_repeats": 3, "max_repeats": 5, "max_seconds": 0.2, "min_seconds": 0.0}
 
@@ -230,12 +243,7 @@ def test_a_dataset_with_another_number_of_classes_gets_its_own_profile_and_predi
     digits = load_dataset("digits")
     keep = digits.train.y < 5
     np.savez(tmp_path / "five.npz", x=digits.train.x[keep][:150], y=digits.train.y[keep][:150])
-    quick = {
-        "runtime": "onnxruntime-cpu",
-        "profile_archs": 10,
-        "profile_protocol": {"min_seconds": 0.0, "max_seconds": 0.2},
-    }
-    dirs = {"profiles_dir": tmp_path / "profiles", "predictors_dir": tmp_path / "predictors"}
+    quick, dirs = PROFILE_QUICKLY, _dirs(tmp_path)
     ten = validate_config({**TINY, "device": quick})
     ten_predictor, ten_profile, _ = ensure_predictor(ten, **dirs)
     assert ten_profile is not None
@@ -276,12 +284,7 @@ def test_a_predictor_that_cannot_be_used_is_moved_aside_and_an_old_profile_is_ch
     from hwnas.config import validate_config
     from hwnas.pipeline import _measured_now, ensure_predictor
 
-    quick = {
-        "runtime": "onnxruntime-cpu",
-        "profile_archs": 10,
-        "profile_protocol": {"min_seconds": 0.0, "max_seconds": 0.2},
-    }
-    dirs = {"profiles_dir": tmp_path / "profiles", "predictors_dir": tmp_path / "predictors"}
+    quick, dirs = PROFILE_QUICKLY, _dirs(tmp_path)
     config = validate_config({**TINY, "device": quick})
     path, profile, metrics = ensure_predictor(config, **dirs)
     assert profile is not None and _measured_now(metrics)
