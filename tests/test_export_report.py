@@ -396,7 +396,6 @@ def test_hwnas_export_takes_the_run_s_export_section_and_checks_its_flags(
     for flags, message in (
         (["--epochs", "0"], "--epochs: expected an integer >= 1, got 0"),
         (["--opset", "5"], "--opset: expected an ONNX opset from 11 to "),
-        (["--seed", "-1"], "--seed: expected an integer from 0 to 4294967295, got -1"),
     ):
         assert main(["export", str(run.path), "--no-measure", *flags]) == 2
         err = capsys.readouterr().err
