@@ -138,7 +138,10 @@ def test_models_are_chosen_on_measured_latency_and_all_meet_the_ceiling(
     assert len(manifest["models"]) == 2
     for model in manifest["models"]:
         truth = true_latency_ms(space.parse(model["arch"]))
-        assert model["predicted_latency_ms"] == pytest.approx(truth, rel=0.1)
+        assert model["search_predicted_latency_ms"] == pytest.approx(truth, rel=0.1)
+        # The pool's other candidates measured 2x their predictions: so is this one.
+        assert model["prediction_bias"] == pytest.approx(SLOWDOWN, rel=0.1)
+        assert model["predicted_latency_ms"] == pytest.approx(SLOWDOWN * truth, rel=0.15)
         assert model["selection_latency_ms"] == pytest.approx(SLOWDOWN * truth)
         assert model["measured_latency_ms"] == pytest.approx(SLOWDOWN * truth)
         assert model["measured_latency_ms"] <= CEILING and model["feasible"]
@@ -537,3 +540,17 @@ def test_with_nothing_to_measure_the_reason_says_so() -> None:
     assert selection.reason == (
         "no candidate of the search met every budget as searched: none to measure"
     )
+
+
+def test_the_pool_bias_leaves_the_model_out_and_needs_five_others() -> None:
+    from hwnas.export.run import pool_bias
+
+    predicted = {f"a{i}": 1.0 for i in range(7)}
+    measured = {f"a{i}": 1.2 for i in range(6)} | {"a6": 9.0}
+    assert pool_bias("a6", measured, predicted) == pytest.approx(1.2)  # its own 9x left out
+    assert pool_bias("a0", measured, predicted) == pytest.approx(1.2)  # median, not mean
+    assert (
+        pool_bias("a0", {k: measured[k] for k in ("a0", "a1", "a2", "a3", "a4")}, predicted) is None
+    )
+    # Candidates without a usable prediction do not count: four others are too few.
+    assert pool_bias("a0", measured, {**predicted, "a1": None, "a2": 0.0}) is None
