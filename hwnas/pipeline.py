@@ -74,8 +74,9 @@ def ensure_predictor(
     architectures are profiled (resuming any earlier profile) and a predictor is fitted.
     When the files there are of models with another number of classes, this one's are
     ``<space>-<N>classes.json`` (and ``.jsonl``): neither is touched. A file there that
-    cannot be used (unreadable, of a newer hwnas, of other space options) is moved aside
-    to ``<name>.replaced-<time>.json``, never written over, and ``log`` says so.
+    cannot be used (unreadable, of a newer hwnas, of other space options) is never
+    written over: once a new one is fitted it is moved to ``<name>.replaced-<time>.json``,
+    and ``log`` says so.
 
     Returns:
         ``(predictor path, profile path or None, held-out metrics or None)``; the metrics
@@ -117,9 +118,7 @@ def ensure_predictor(
             why = f"it cannot be used ({error})"
         if why is None:
             return str(path), None, None
-        aside = path.with_name(f"{path.stem}.replaced-{time.strftime('%Y%m%d-%H%M%S')}.json")
-        path.rename(aside)
-        (log or _warn)(f"{path}: {why}; moved to {aside}, fitting a new one")
+        (log or _warn)(f"{path}: {why}; profiling and fitting a new one")
     run = profile_space(
         space,
         runtime,
@@ -134,6 +133,12 @@ def ensure_predictor(
         stem=stem,
     )
     predictor, metrics = fit_profile(run.path, seed=config.seed, space=space)
+    if path.is_file():
+        # Moved aside only now that a new one is fitted: a profile that fails leaves the
+        # old file where it was.
+        aside = path.with_name(f"{path.stem}.replaced-{time.strftime('%Y%m%d-%H%M%S')}.json")
+        path.rename(aside)
+        (log or _warn)(f"{path}: the one that could not be used moved to {aside}")
     saved = predictor.save(path)
     return str(saved), str(run.path), {**metrics, "profile": run.to_dict()}
 
