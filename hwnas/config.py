@@ -430,16 +430,16 @@ def config_error(error: ValidationError, source: str = "config") -> ConfigError:
         known = sorted(model.model_fields) if model is not None else []
         expected = f"one of {', '.join(known)}" if known else "a known key"
         return ConfigError(field, f"{expected} (unknown key {key!r})", first.get("input"))
-    cause = (first.get("ctx") or {}).get("error")
-    if isinstance(cause, ConfigError):
-        # A validator's own ConfigError (a budget, an objective): its words, this field.
-        return ConfigError(field, cause.expected, cause.got)
     ctx = first.get("ctx") or {}
+    if isinstance(ctx.get("error"), ConfigError):
+        # A validator's own ConfigError (a budget, an objective): its words, this field.
+        return ConfigError(field, ctx["error"].expected, ctx["error"].got)
     if first["type"] == "string_too_long":
         message = f"at most {ctx.get('max_length')} characters"
-    elif first["type"] in ("too_short", "too_long"):
-        bound = ctx.get("min_length" if first["type"] == "too_short" else "max_length")
-        message = f"{'at least' if first['type'] == 'too_short' else 'at most'} {bound} items"
+    elif first["type"] == "too_short":
+        message = f"at least {ctx.get('min_length')} items"
+    elif first["type"] == "too_long":
+        message = f"at most {ctx.get('max_length')} items"
     else:
         message = first["msg"].removeprefix("Value error, ").removeprefix("Input should be ")
     return ConfigError(field, message, first.get("input"))

@@ -68,7 +68,7 @@ def _cmd_export(args: argparse.Namespace) -> None:
         args.run,
         top_k=top_k,
         spare=spare,
-        epochs=section.epochs if args.epochs is None else _positive("--epochs", args.epochs),
+        epochs=section.epochs if args.epochs is None else args.epochs,  # export_run checks
         seed=args.seed,
         opset=args.opset,
         variants=("fp32", *[v for v in variants if v != "fp32"]),
@@ -94,14 +94,6 @@ def _run_export_section(run: str) -> Any:
         return load_config(Path(run) / "config.yaml").export
     except HwnasError:
         return ExportSection()
-
-
-def _positive(flag: str, value: int) -> int:
-    from hwnas.errors import ConfigError
-
-    if value < 1:
-        raise ConfigError(flag, "an integer >= 1", value)
-    return value
 
 
 def print_summary(manifest: dict[str, Any], run: str) -> None:
