@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from hwnas.data import load_dataset
 from hwnas.export.variants import (
@@ -38,7 +39,9 @@ def digits():
 def _fp32_file(space_name: str, arch_text: str | None, tmp_path, seed: int = 0):
     space = create_space(space_name)
     arch = space.parse(arch_text) if arch_text else space.sample(np.random.default_rng(seed))
-    model = build_model(space, arch, SHAPE, 10)
+    with torch.random.fork_rng(devices=[]):  # the same weights whatever ran before
+        torch.manual_seed(seed)
+        model = build_model(space, arch, SHAPE, 10)
     make_realistic(model, SHAPE, seed=seed)
     return export_onnx(model.eval(), tmp_path / "model.onnx", SHAPE)
 

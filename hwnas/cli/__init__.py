@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -71,6 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         RESUME_HINT.append(f"hwnas {args.command} --resume {args.resume}")
     on_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if on_main_thread else None
+    shown = warnings.showwarning
+    warnings.showwarning = _show_warning
     try:
         code = args.handler(args)  # a handler may return an exit code (1: a check failed)
     except HwnasError as error:
@@ -92,9 +95,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"hwnas: error: {_os_error_text(error)}", file=sys.stderr)
         return 1
     finally:
+        warnings.showwarning = shown
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     return int(code or 0)
+
+
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """hwnas's own warnings (about the user's data or config) as ``hwnas: warning: ...``,
+    without the source line; other packages' as Python shows them."""
+    if os.path.abspath(filename).startswith(_PACKAGE + os.sep) and category is UserWarning:
+        print(f"hwnas: warning: {message}", file=file or sys.stderr, flush=True)
+    else:
+        (file or sys.stderr).write(
+            warnings.formatwarning(message, category, filename, lineno, line)
+        )
 
 
 def _os_error_text(error: OSError) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -63,6 +62,7 @@ def _add_threads_and_json(p: argparse.ArgumentParser, handler: Callable[..., Non
 
 def _cmd_train(args: argparse.Namespace) -> None:
     from hwnas.data import load_dataset
+    from hwnas.data.load import absolute_spec
     from hwnas.nn.supernet import build_supernet, train_supernet
     from hwnas.spaces import create_space
     from hwnas.train import Recipe
@@ -84,7 +84,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
         distill=args.distill,
         out_dir=args.out,
         progress=not args.json,
-        extra_info={"dataset": {"spec": _absolute_spec(args.data), "seed": args.data_seed}},
+        extra_info={"dataset": {"spec": absolute_spec(args.data), "seed": args.data_seed}},
     )
     payload = {"out": args.out, **result.to_dict()}
     lines = [f"{space.name} supernet, {result.epochs_done} epochs, {result.seconds:.1f} s"]
@@ -92,18 +92,6 @@ def _cmd_train(args: argparse.Namespace) -> None:
         lines.append(f"{name:9s} val accuracy {metrics['accuracy']:.4f}")
     lines.append(f"wrote {args.out}/weights.pt and {args.out}/supernet.json")
     emit(args, payload, "\n".join(lines))
-
-
-def _absolute_spec(spec: str) -> str:
-    """``spec`` with its path made absolute, so that the supernet folder can find it."""
-    from hwnas.data import FORMATS
-
-    if spec == "digits":
-        return spec
-    prefix, sep, rest = spec.partition(":")
-    if sep and prefix in FORMATS:
-        return f"{prefix}:{os.path.abspath(rest)}"
-    return os.path.abspath(spec)
 
 
 def _cmd_eval(args: argparse.Namespace) -> None:

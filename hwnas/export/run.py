@@ -9,7 +9,6 @@ import json
 import re
 import shutil
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -26,6 +25,7 @@ from hwnas.export.selection import (
     select_candidates,
     untrained_latency_ms,
 )
+from hwnas.export.training import train_models
 from hwnas.export.variants import VARIANTS, choose_deploy, make_variant
 from hwnas.io import atomic_write_json
 from hwnas.parts import Parts
@@ -253,23 +253,25 @@ def export_run(
     device_id = str((device_fingerprint or {}).get("device_id", ""))
 
     def train(pairs: Sequence[tuple[Any, int]], start: int) -> list[ExportedModel]:
+        # Every model of the round trained first (in the run's worker processes when it
+        # has them), then each exported and measured here, one after the other.
+        archs = [space.parse(candidate.arch) for candidate, _ in pairs]
+        trained = train_models(archs, components, recipe, seed, progress=progress)
         out = []
-        for index, (candidate, rank) in enumerate(pairs, start):
+        for index, ((candidate, rank), done) in enumerate(zip(pairs, trained, strict=True), start):
             model = _export_one(
                 index,
                 candidate,
                 rank,
+                done,
                 bias=pool_bias(candidate.arch, selection.measured_ms, searched_ms),
                 components=components,
-                recipe=recipe,
-                seed=seed,
                 out_dir=out_dir,
                 opset=opset,
                 runtime=runtime,
                 batch=batch,
                 protocol=protocol,
                 device_id=device_id,
-                progress=progress,
             )
             model.selection_latency_ms = selection.measured_ms.get(candidate.arch)
             network = str(space.network_key(space.parse(model.arch)))
@@ -416,33 +418,28 @@ def _export_one(
     index: int,
     candidate: Any,
     rank: int,
+    trained: tuple[Any, Any, float],
     *,
     bias: float | None,
     components: Any,
-    recipe: Any,
-    seed: int,
     out_dir: Path,
     opset: int,
     runtime: Any,
     batch: int,
     protocol: Mapping[str, Any],
     device_id: str,
-    progress: bool,
 ) -> ExportedModel:
-    """Train one candidate, export it to ONNX, check parity, measure it and flag it."""
+    """Export one trained candidate (``trained``: model, result and seconds of
+    :func:`~hwnas.export.training.train_models`) to ONNX, check parity, measure it and
+    flag it."""
     from hwnas.data.readers.text import token_metadata
     from hwnas.objectives import metric_value
     from hwnas.onnx_export import export_onnx, onnx_parity
-    from hwnas.train import train_arch
 
     space, dataset = components.space, components.dataset
     shape = dataset.input_shape
     arch = space.parse(candidate.arch)
-    started = time.perf_counter()
-    model, result = train_arch(
-        space, arch, dataset, recipe, seed=seed, evaluate_test=True, progress=progress
-    )
-    train_seconds = time.perf_counter() - started
+    model, result, train_seconds = trained
     name = f"{index:02d}-{_slug(str(arch))}"
     searched = candidate.metrics.get("latency_ms")
     predicted = None if searched is None else searched * (bias or 1.0)

@@ -224,3 +224,37 @@ def test_image_size_resizes_every_image_without_a_warning(tmp_path: Path) -> Non
     for bad in (0, True, 2.5, (6,)):
         with pytest.raises(ConfigError, match=r"image_size"):
             load_dataset(str(tmp_path), image_size=bad)  # type: ignore[arg-type]
+
+
+def test_a_test_split_without_some_classes_is_warned_about(tmp_path: Path) -> None:
+    for split, names in (("train", "abc"), ("test", "a")):
+        for c, name in enumerate(names):
+            for i in range(8):
+                noise = _noise(10 * c + i, 0, 256, (4, 4), np.uint8)
+                _save(tmp_path / split / name / f"{i}.png", noise)
+    with pytest.warns(UserWarning, match=r"test: no images of class\(es\) \['b', 'c'\]"):
+        ds = load_dataset(str(tmp_path), val_fraction=0.4)
+    assert list(ds.classes) == ["a", "b", "c"]
+    assert set(ds.test.y.tolist()) == {0}
+
+
+def test_the_cli_shows_hwnas_warnings_as_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hwnas.cli import main
+
+    _mixed_sizes(tmp_path / "imgs", {"a": [(4, 4)] * 8, "b": [(6, 5)] * 8})
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        assert main(["space", "list"]) == 0  # the hook is set only while a command runs
+        from hwnas.cli import _show_warning
+
+        _show_warning(UserWarning("x"), UserWarning, __file__, 1)  # not hwnas's: Python's form
+    err = capsys.readouterr().err
+    assert "UserWarning: x" in err
+    arch = "s8k3|mbconv-c8-k3-e1-d1-s2|-|-|-|h0-f0"
+    args = ["train", "convnet", arch, "--data", str(tmp_path / "imgs"), "--epochs", "1"]
+    assert main([*args, "--out", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert "hwnas: warning: " in err and "resized 8 of 16 images" in err, err
+    assert "UserWarning" not in err and "warnings.warn" not in err

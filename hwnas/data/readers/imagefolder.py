@@ -72,6 +72,13 @@ class ImageFolderReader(PathReader):
                     f"{path / 'test'}: class folder(s) {unknown} have no counterpart in "
                     f"{path / 'train'} (classes {classes})"
                 )
+            missing = [name for name in classes if name not in {n for n, _ in test}]
+            if missing:
+                warnings.warn(
+                    f"{path / 'test'}: no images of class(es) {missing}: test accuracy says "
+                    "nothing about them",
+                    stacklevel=2,
+                )
         items = [(f, classes.index(name)) for name, files in train for f in files]
         test_items = [(f, classes.index(name)) for name, files in test for f in files]
         n = len(items)
