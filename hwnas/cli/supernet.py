@@ -26,7 +26,7 @@ def add_parser(commands: Any) -> None:
         "and DIR/weights.pt and DIR/supernet.json at the end; re-running with the same --out "
         "resumes from the checkpoint and ends with the same weights.",
     )
-    p.add_argument("--space", required=True, help="search space (mbconv or nb201)")
+    p.add_argument("--space", required=True, help="search space (see 'hwnas space list')")
     p.add_argument("--data", default="digits", help="dataset (default: digits)")
     p.add_argument("--data-seed", type=int, default=0, help="train/val/test split seed")
     p.add_argument("--epochs", type=int, required=True, help="training epochs")
