@@ -83,10 +83,62 @@ def ensure_predictor(
         say under ``profile`` how many architectures were measured now (``measured``) and
         how many the profile held already (``skipped``).
     """
-    from hwnas.errors import HwnasError
-    from hwnas.predictors import default_predictor_path, fit_profile, load_predictor
-    from hwnas.profiling import device_fingerprint
+    from hwnas.predictors import fit_profile
     from hwnas.profiling.profiler import profile_space
+
+    found = _lookup(config, profiles_dir, predictors_dir)
+    if found.why is None:
+        return str(found.path), None, None
+    if found.path.is_file():
+        (log or _warn)(f"{found.path}: {found.why}; profiling and fitting a new one")
+    device, path, dataset = config.device, found.path, found.dataset
+    assert device is not None
+    run = profile_space(
+        found.space,
+        found.runtime,
+        n=device.profile_archs,
+        input_shape=dataset.input_shape,
+        num_classes=dataset.num_classes,
+        batch=device.batch,
+        seed=config.seed,
+        root=profiles_dir,
+        progress=progress,
+        protocol=config.profile_protocol(),
+        stem=found.stem,
+    )
+    predictor, metrics = fit_profile(run.path, seed=config.seed, space=found.space)
+    if path.is_file():
+        # Moved aside only now that a new one is fitted: a profile that fails leaves the
+        # old file where it was.
+        aside = path.with_name(f"{path.stem}.replaced-{time.strftime('%Y%m%d-%H%M%S')}.json")
+        path.rename(aside)
+        (log or _warn)(f"{path}: the one that could not be used moved to {aside}")
+    saved = predictor.save(path)
+    return str(saved), str(run.path), {**metrics, "profile": run.to_dict()}
+
+
+@dataclass
+class _Found:
+    """Where this machine's predictor for a config is, and why it cannot be used
+    (``why``: ``None`` when it can)."""
+
+    path: Path
+    why: str | None
+    space: Any
+    dataset: Any
+    runtime: Any
+    stem: str
+
+
+def _lookup(
+    config: SearchConfig, profiles_dir: str | Path, predictors_dir: str | Path
+) -> _Found:
+    """The predictor ``ensure_predictor`` would use for ``config`` on this machine: the
+    file at ``predictors/<device-id>/<space>.json`` (``<space>-<N>classes.json`` when the
+    files there are of models with another number of classes) and whether it fits."""
+    from hwnas.errors import HwnasError
+    from hwnas.predictors import default_predictor_path, load_predictor
+    from hwnas.profiling import device_fingerprint
     from hwnas.profiling.runtimes import runtime_with_threads
     from hwnas.profiling.store import classes_stem, profile_path
     from hwnas.spaces import create_space
@@ -104,43 +156,32 @@ def ensure_predictor(
         # classes (a shipped 10-class one, a 5-class image folder): files of their own.
         stem = classes_stem(stem, dataset.num_classes)
         path = default_predictor_path(fingerprint["device_id"], stem, predictors_dir)
-    if path.is_file():
-        try:
-            predictor = load_predictor(path)
-            why = (
-                "it is of other space options"
-                if predictor.space_fingerprint_ != space.fingerprint()
-                else f"it is of {predictor.num_classes_}-class models"
-                if int(predictor.num_classes_) != dataset.num_classes
-                else None
-            )
-        except HwnasError as error:
-            why = f"it cannot be used ({error})"
-        if why is None:
-            return str(path), None, None
-        (log or _warn)(f"{path}: {why}; profiling and fitting a new one")
-    run = profile_space(
-        space,
-        runtime,
-        n=device.profile_archs,
-        input_shape=dataset.input_shape,
-        num_classes=dataset.num_classes,
-        batch=device.batch,
-        seed=config.seed,
-        root=profiles_dir,
-        progress=progress,
-        protocol=config.profile_protocol(),
-        stem=stem,
-    )
-    predictor, metrics = fit_profile(run.path, seed=config.seed, space=space)
-    if path.is_file():
-        # Moved aside only now that a new one is fitted: a profile that fails leaves the
-        # old file where it was.
-        aside = path.with_name(f"{path.stem}.replaced-{time.strftime('%Y%m%d-%H%M%S')}.json")
-        path.rename(aside)
-        (log or _warn)(f"{path}: the one that could not be used moved to {aside}")
-    saved = predictor.save(path)
-    return str(saved), str(run.path), {**metrics, "profile": run.to_dict()}
+    if not path.is_file():
+        return _Found(path, "there is none", space, dataset, runtime, stem)
+    try:
+        predictor = load_predictor(path)
+        why = (
+            "it is of other space options"
+            if predictor.space_fingerprint_ != space.fingerprint()
+            else f"it is of {predictor.num_classes_}-class models"
+            if int(predictor.num_classes_) != dataset.num_classes
+            else None
+        )
+    except HwnasError as error:
+        why = f"it cannot be used ({error})"
+    return _Found(path, why, space, dataset, runtime, stem)
+
+
+def find_predictor(
+    config: SearchConfig,
+    *,
+    profiles_dir: str | Path = "profiles",
+    predictors_dir: str | Path = "predictors",
+) -> tuple[str | None, str]:
+    """This machine's predictor in ``predictors/`` for ``config`` (as ``hwnas run`` would
+    use it), without profiling: ``(path, "")``, or ``(None, why not)``."""
+    found = _lookup(config, profiles_dir, predictors_dir)
+    return (str(found.path), "") if found.why is None else (None, f"{found.path}: {found.why}")
 
 
 def _measured_now(metrics: dict[str, Any] | None) -> bool:

@@ -133,8 +133,12 @@ class SearchResult:
 class Normalizer:
     """Maps objectives to [0, 1] for the hypervolume (reference point 1 in each).
 
-    ``error`` spans [0, 1]; a cost objective spans from its value on the space's smallest
-    architecture to its budget ceiling, or, without one, to its value on the largest.
+    ``error`` spans [0, 1]; a cost objective spans from its lowest value on the space's
+    smallest and largest architectures and :data:`NORMALIZER_SAMPLE` random ones (the
+    smallest is not the cheapest: NAS-Bench-201's all-``none`` cell is predicted slower
+    than a cell of skip connections) to its budget ceiling, or, without one, to its highest
+    value there. A ceiling under that lowest value puts the span's low end at 0. A
+    candidate below the low end counts as at it: the figures stay within [0, 1].
     """
 
     def __init__(
@@ -144,25 +148,35 @@ class Normalizer:
         cheap: CheapMetrics,
     ) -> None:
         space = cheap.space
-        small, large = cheap([space.smallest(), space.largest()])
+        rng = np.random.default_rng(0)  # the same span for a run, resumed or not
+        archs = [space.smallest(), space.largest()]
+        archs += [space.sample(rng) for _ in range(NORMALIZER_SAMPLE)]
+        rows = cheap(archs)
         lower, upper = [], []
         for name in objectives:
             if name == "error":
                 lower.append(0.0)
                 upper.append(1.0)
                 continue
-            lo = min(small[name], large[name])
-            hi = max(small[name], large[name])
+            values = [float(row[name]) for row in rows]
+            lo, hi = min(values), max(values)
             ceilings = [b.bound for b in budgets if b.metric == name and b.op == "<="]
             if ceilings:
                 hi = min(ceilings)
+            if hi <= lo:
+                lo = min(0.0, hi)
             lower.append(lo)
             upper.append(max(hi, lo * (1 + 1e-9) + 1e-12))
         self.lower = np.array(lower)
         self.upper = np.array(upper)
 
     def __call__(self, F: np.ndarray) -> np.ndarray:
-        return (np.asarray(F, float) - self.lower) / (self.upper - self.lower)
+        return np.maximum((np.asarray(F, float) - self.lower) / (self.upper - self.lower), 0.0)
+
+
+#: Random architectures (besides the smallest and the largest) whose cheap metrics set
+#: where each cost objective's span starts (:class:`Normalizer`).
+NORMALIZER_SAMPLE = 255
 
 
 #: The search stops when this many candidates asked in a row were skipped on cheap budgets

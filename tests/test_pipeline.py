@@ -301,3 +301,34 @@ def test_a_predictor_that_cannot_be_used_is_moved_aside_and_an_old_profile_is_ch
     # Refitted on the profile measured before, nothing measured now: to be checked.
     assert metrics is not None and metrics["profile"]["measured"] == 0
     assert not _measured_now(metrics)
+
+
+def test_hwnas_search_uses_this_machines_predictor_as_hwnas_run_would(tmp_path, capsys) -> None:
+    import yaml
+
+    from hwnas.cli import main
+    from hwnas.config import validate_config
+    from hwnas.pipeline import ensure_predictor
+
+    config = {
+        **TINY,
+        "device": {**PROFILE_QUICKLY, "calibration": "off"},
+        "objectives": ["error", "latency_ms"],
+        "budgets": [],
+        "evaluator": {"name": "standalone", "recipe": {"epochs": 1}},
+        "termination": {"evaluations": 2},
+        "batch_size": 2,
+    }
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config))
+    args = ["search", str(path), "--runs-dir", str(tmp_path / "runs"), "--run-id", "s"]
+    where = ["--predictors-dir", str(tmp_path / "predictors")]
+    assert main([*args, *where]) == 2  # none fits yet: hwnas run would make one
+    err = capsys.readouterr().err
+    assert "device.predictor" in err and f"'hwnas run {path}' profiles this machine" in err
+    assert not (tmp_path / "runs" / "s").exists()
+    made, _, _ = ensure_predictor(validate_config(config), **_dirs(tmp_path))
+    assert main([*args, *where]) == 0
+    assert f"latency predictor: {made} (this machine's" in capsys.readouterr().err
+    saved = yaml.safe_load((tmp_path / "runs" / "s" / "config.yaml").read_text())
+    assert saved["device"]["predictor"] == made

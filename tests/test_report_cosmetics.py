@@ -147,3 +147,19 @@ def test_a_failed_check_is_not_called_no_correction_needed() -> None:
     assert calibration_text({**base, "before": good, "passed": True}).endswith(
         "; no correction needed"
     )
+
+
+def test_one_stalled_run_does_not_decide_a_layers_time() -> None:
+    from hwnas.report.layers import node_rows
+
+    def event(name: str, op: str, dur: float) -> dict:
+        return {"cat": "Node", "name": f"{name}_kernel_time", "dur": dur, "args": {"op_name": op}}
+
+    trace = [event("conv", "Conv", 900.0)]  # the first call: initialisation, left out
+    trace += [event("conv", "Conv", 10.0) for _ in range(49)] + [event("conv", "Conv", 12000.0)]
+    trace += [event("relu", "Relu", 2.0) for _ in range(51)]
+    trace.append({"cat": "Session", "name": "model_run", "dur": 50.0})
+    rows = node_rows(trace)
+    assert [r["node"] for r in rows] == ["conv", "relu"]
+    assert rows[0]["median_us"] == 10.0 and rows[1]["median_us"] == 2.0
+    assert abs(rows[0]["share"] - 10 / 12) < 1e-9

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from hwnas.cli.common import add_json, add_new_run_args, resume_hint
+from hwnas.cli.common import add_json, add_new_run_args, resume_hint, stderr_say
 from hwnas.errors import ConfigError
 
 
@@ -22,11 +22,39 @@ def add_parser(commands: Any) -> None:
     p.add_argument("config", nargs="?", metavar="CONFIG", help="YAML config file")
     p.add_argument("--resume", default=None, metavar="RUN", help="continue this run folder")
     add_new_run_args(p)
+    p.add_argument(
+        "--predictors-dir",
+        default="predictors",
+        help="where this machine's predictor is looked up when the config names none "
+        "(default predictors/)",
+    )
     add_json(p)
     p.set_defaults(handler=_cmd_search)
 
 
-def _cmd_search(args: argparse.Namespace) -> None:
+def _with_this_machines_predictor(args: argparse.Namespace, say: Any) -> Any:
+    """The config, with ``device.predictor`` set to this machine's predictor in
+    ``predictors/`` (the one ``hwnas run`` would use) when it names none."""
+    from hwnas.config import load_config, validate_config
+    from hwnas.pipeline import find_predictor
+
+    config = load_config(args.config)
+    if config.device is None or config.device.predictor is not None:
+        return config
+    path, why = find_predictor(config, predictors_dir=args.predictors_dir)
+    if path is None:
+        raise ConfigError(
+            "device.predictor",
+            "the path of a fitted latency predictor: none fits this machine in "
+            f"{args.predictors_dir}/ ({why}); 'hwnas run {args.config}' profiles this "
+            "machine and fits one first (or 'hwnas profile' and 'hwnas fit')",
+        )
+    say(f"latency predictor: {path} (this machine's; device.predictor names none)")
+    device = config.device.model_copy(update={"predictor": path})
+    return validate_config({**config.to_dict(), "device": device.model_dump()})
+
+
+def _cmd_search(args: argparse.Namespace) -> int | None:
     from hwnas.runs import resume, search
 
     if (args.config is None) == (args.resume is None):
@@ -34,8 +62,9 @@ def _cmd_search(args: argparse.Namespace) -> None:
     if args.resume is not None:
         run = resume(args.resume, progress=not args.json)
     else:
+        say = (lambda line: None) if args.json else stderr_say("search")
         run = search(
-            args.config,
+            _with_this_machines_predictor(args, say),
             runs_dir=args.runs_dir,
             run_id=args.run_id,
             progress=not args.json,
@@ -44,7 +73,7 @@ def _cmd_search(args: argparse.Namespace) -> None:
         )
     if args.json:
         print(json.dumps(run.to_dict(), indent=2))
-        return
+        return None
     result = run.result
     objectives = list(run.config.objectives)
     print(
@@ -63,3 +92,14 @@ def _cmd_search(args: argparse.Namespace) -> None:
 
         print(calibration_text(run.calibration))
     print(f"wrote {run.path / 'pareto.json'}")
+    if not result.pareto:
+        from hwnas.export.selection import nothing_feasible_message
+        from hwnas.runs import open_run
+
+        opened = open_run(run.path)
+        with opened.store() as store:
+            candidates = store.candidates()
+        budgets = opened.components.budgets, opened.components.search_budgets
+        print(f"hwnas: {nothing_feasible_message(candidates, *budgets)}", file=sys.stderr)
+        return 1
+    return None

@@ -59,7 +59,7 @@ def render(
             _table(
                 ["node", "op", "µs", "share"],
                 [
-                    [r["node"], r["op"], _fmt(r["mean_us"], 2), f"{100 * r['share']:.1f} %"]
+                    [r["node"], r["op"], _fmt(r["median_us"], 2), f"{100 * r['share']:.1f} %"]
                     for r in rows[:15]
                 ],
             )

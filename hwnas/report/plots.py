@@ -156,10 +156,10 @@ def layers_plot(model: str, rows: list[dict[str, Any]], path: Path) -> Path:
     """The slowest nodes of a model and its time by operator type."""
     by_op: dict[str, float] = {}
     for r in rows:
-        by_op[r["op"]] = by_op.get(r["op"], 0.0) + r["mean_us"]
+        by_op[r["op"]] = by_op.get(r["op"], 0.0) + r["median_us"]
     top = rows[:12][::-1]
     with _figure(path, 110, 1, 2, figsize=(10, 3.6)) as (fig, (b1, b2)):
-        b1.barh(range(len(top)), [r["mean_us"] for r in top])
+        b1.barh(range(len(top)), [r["median_us"] for r in top])
         b1.set_yticks(range(len(top)), [short_node(r["node"]) for r in top])
         b1.set_xlabel("µs per inference (slowest nodes)")
         ops = sorted(by_op.items(), key=lambda kv: kv[1])

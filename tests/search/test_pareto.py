@@ -89,3 +89,37 @@ def test_mbconv_network_key_merges_widths_that_round_to_the_same_channels() -> N
         for x in (a, b, c)
     ]
     assert shapes[0] == shapes[1] != shapes[2]
+
+
+class _LatencyOfCells:
+    """A latency estimate where the smallest NAS-Bench-201 cell (all ``none``) is slow and a
+    cell of skip connections fast, as a real nb201 predictor had it."""
+
+    def predict(self, archs):
+        return [0.1 + 0.03 * str(a).count("none") - 0.01 * str(a).count("skip") for a in archs]
+
+
+@pytest.mark.parametrize("ceiling", [0.3, 0.045])
+def test_the_hypervolume_stays_within_0_and_1(ceiling: float) -> None:
+    import numpy as np
+
+    from hwnas.objectives import parse_budget
+    from hwnas.search import CheapMetrics, Normalizer
+    from hwnas.spaces import create_space
+
+    space = create_space("nb201")
+    cheap = CheapMetrics(space, (3, 8, 8), 10, latency=_LatencyOfCells())
+    budgets = (parse_budget(f"latency_ms <= {ceiling}"),)
+    normalizer = Normalizer(("error", "latency_ms"), budgets, cheap)
+    smallest = cheap([space.smallest()])[0]["latency_ms"]
+    rng = np.random.default_rng(5)
+    rows = cheap([space.sample(rng) for _ in range(300)])
+    fastest = min(r["latency_ms"] for r in rows)
+    assert fastest < smallest  # the smallest architecture is not the fastest
+    # Under the 0.045 ceiling only cells of (nearly) all skip connections: 0.04 ms.
+    F = np.array([[0.1, v] for v in [r["latency_ms"] for r in rows] + [0.04] if v <= ceiling])
+    normed = normalizer(F)
+    assert normed.min() >= 0.0 and normed[:, 1].max() <= 1.0
+    from hwnas.pareto import hypervolume
+
+    assert 0.0 < hypervolume(normed, np.ones(2)) <= 1.0

@@ -150,6 +150,17 @@ def test_search_writes_the_run_folder(tmp_path, capsys) -> None:
     assert all(c["metrics"]["macs"] <= 5e6 for c in out["pareto"])
 
 
+def test_a_search_with_nothing_feasible_says_why_and_exits_1(tmp_path, capsys) -> None:
+    path = tmp_path / "c.yaml"
+    budgets = ["macs <= 5e6", "accuracy >= 0.999"]
+    path.write_text(yaml.safe_dump(config(budgets=budgets, termination={"evaluations": 8})))
+    assert main(["search", str(path), "--runs-dir", str(tmp_path), "--run-id", "r"]) == 1
+    out, err = capsys.readouterr()
+    assert "Pareto set (0)" in out
+    assert "no evaluated candidate meets every budget (8 evaluated" in err
+    assert "accuracy >= 0.999" in err
+
+
 SCRIPT = """
 import sys
 sys.path.insert(0, {root!r})

@@ -194,7 +194,13 @@ class ReinforceSearch(Strategy):
                 kind,
             )
         if kind in ("mnas-soft", "mnas-hard", "tunas") and self._fixed_target() is None:
-            raise ConfigError("strategy.target", f"a target for reward {kind!r}", None)
+            assert cost is not None
+            raise ConfigError(
+                "strategy.target",
+                f"a target {cost[0]} for reward {kind!r} (by default the ceiling of a "
+                f"'{cost[0]} <= ...' budget, and the problem has none)",
+                None,
+            )
         return kind
 
     def _budget_bound(self) -> float | None:
