@@ -134,7 +134,7 @@ def count_layers(
     input shape and class count validated first."""
     from hwnas.spaces.base import check_input_shape
 
-    shape = check_input_shape(input_shape, num_classes)
+    shape = check_input_shape(input_shape, num_classes, space)
     # SearchSpace.layers declares the image shape of the image spaces; token spaces take (L,).
     return space.layers(space.check_arch(arch), cast(tuple[int, int, int], shape), int(num_classes))
 

@@ -130,9 +130,7 @@ class _Found:
     stem: str
 
 
-def _lookup(
-    config: SearchConfig, profiles_dir: str | Path, predictors_dir: str | Path
-) -> _Found:
+def _lookup(config: SearchConfig, profiles_dir: str | Path, predictors_dir: str | Path) -> _Found:
     """The predictor ``ensure_predictor`` would use for ``config`` on this machine: the
     file at ``predictors/<device-id>/<space>.json`` (``<space>-<N>classes.json`` when the
     files there are of models with another number of classes) and whether it fits."""

@@ -125,21 +125,30 @@ def _cmd_space_describe(args: argparse.Namespace) -> None:
 
 
 def _cmd_space_export(args: argparse.Namespace) -> None:
+    import numpy as np
     import torch
 
+    from hwnas.data.inputs import random_input
     from hwnas.nn import build_model, recalibrate_batchnorm
-    from hwnas.onnx_export import export_onnx, onnx_parity
+    from hwnas.onnx_export import MAX_OPSET, MIN_OPSET, export_onnx, onnx_parity
     from hwnas.spaces import create_space
 
+    if not MIN_OPSET <= args.opset <= MAX_OPSET:
+        raise ConfigError("--opset", f"an ONNX opset from {MIN_OPSET} to {MAX_OPSET}", args.opset)
     space = create_space(args.space)
     arch = space.parse(args.arch)
     shape, classes, _ = resolve_shape(args)
-    generator = torch.Generator().manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(args.seed)
         model = build_model(space, arch, shape, classes)
+
+    def inputs(batch: int) -> torch.Tensor:
+        # Images, or token ids for a space that reads text.
+        return torch.from_numpy(random_input(shape, batch, rng))
+
     # Untrained: give batch norm statistics of random inputs so outputs stay O(1).
-    recalibrate_batchnorm(model, [torch.randn(8, *shape, generator=generator) for _ in range(2)])
+    recalibrate_batchnorm(model, [inputs(8) for _ in range(2)])
     path = export_onnx(
         model,
         args.out,
@@ -147,7 +156,7 @@ def _cmd_space_export(args: argparse.Namespace) -> None:
         opset=args.opset,
         metadata={"hwnas.space": space.name, "hwnas.arch": str(arch), "hwnas.trained": "false"},
     )
-    diff = onnx_parity(model, path, torch.randn(2, *shape, generator=generator))
+    diff = onnx_parity(model, path, inputs(2))
     info = {
         "space": space.name,
         "arch": str(arch),

@@ -70,7 +70,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
         "seconds": round(result.seconds, 3),
     }
     if args.out:
-        info["out"] = _write_trained(args.out, model, dataset.input_shape, info, result)
+        info["out"] = _write_trained(args.out, model, dataset, info, result)
     text = (
         f"{space.name} {arch}\n"
         f"val accuracy  {result.val_accuracy:.4f}\n"
@@ -83,29 +83,34 @@ def _cmd_train(args: argparse.Namespace) -> None:
 
 
 def _write_trained(
-    out: str, model: Any, input_shape: tuple[int, int, int], info: dict[str, Any], result: Any
+    out: str, model: Any, dataset: Any, info: dict[str, Any], result: Any
 ) -> dict[str, str]:
-    import torch
+    import json
 
+    from hwnas.data.readers.text import token_metadata
     from hwnas.io import atomic_write_json
     from hwnas.onnx_export import export_onnx, onnx_parity
 
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
+    shape = dataset.input_shape
     model_path = export_onnx(
         model,
         folder / "model.onnx",
-        input_shape,
+        shape,
         metadata={
             "hwnas.space": info["space"],
             "hwnas.arch": info["arch"],
             "hwnas.val_accuracy": f"{info['val_accuracy']:.6f}",
             "hwnas.test_accuracy": f"{info['test_accuracy']:.6f}",
             "hwnas.trained": "true",
+            "hwnas.classes": json.dumps(list(dataset.classes)),
+            # Text only: the vocabulary and how to pad, as export writes them.
+            **token_metadata(dataset.vocabulary, shape[0], dataset.tokenizer or "char"),
         },
     )
-    inputs = torch.randn(4, *input_shape, generator=torch.Generator().manual_seed(0))
-    diff = onnx_parity(model, model_path, inputs)
+    # Real validation inputs: images, or token ids for a space that reads text.
+    diff = onnx_parity(model, model_path, dataset.val.x[:4])
     result_path = folder / "result.json"
     atomic_write_json(result_path, {**info, "onnx_max_abs_diff": diff, "history": result.history})
     return {"result": str(result_path), "model": str(model_path)}

@@ -52,7 +52,7 @@ def build_model(
         An :class:`HwnasNet` taking ``(N, C, H, W)`` float tensors (or ``(N, L)`` int64
         token ids) and returning logits.
     """
-    shape = check_input_shape(input_shape, num_classes)
+    shape = check_input_shape(input_shape, num_classes, space)
     # SearchSpace.build still declares the image shape its image spaces take; the
     # transformer space also takes (L,) and declares so.
     return space.build(space.check_arch(arch), cast(tuple[int, int, int], shape), int(num_classes))

@@ -111,7 +111,8 @@ def measure_lut(
 
     # A lookup table is per block of an image space: (C, H, W).
     shape = cast(
-        tuple[int, int, int], check_input_shape(tuple(int(v) for v in input_shape), num_classes)
+        tuple[int, int, int],
+        check_input_shape(tuple(int(v) for v in input_shape), num_classes, space),
     )
     fingerprint = device_fingerprint(runtime, batch=batch, input_shape=shape)
     device_id = str(fingerprint["device_id"])

@@ -145,7 +145,7 @@ def profile_space(
 
     # An image (C, H, W) or token ids (L,); the measuring helpers still declare the image
     # shape but pass it through to hwnas.data.inputs.
-    shape = cast(tuple[int, int, int], check_input_shape(input_shape, num_classes))
+    shape = cast(tuple[int, int, int], check_input_shape(input_shape, num_classes, space))
     if (n is None) == (archs is None):
         raise ConfigError("n", "either a number of architectures or a list of them")
     fingerprint = device_fingerprint(runtime, batch=batch, input_shape=shape)

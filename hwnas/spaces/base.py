@@ -289,9 +289,12 @@ def make_divisible(value: float, divisor: int = 8) -> int:
 InputShape = tuple[int, ...]
 
 
-def check_input_shape(input_shape: Sequence[int], num_classes: int) -> InputShape:
+def check_input_shape(
+    input_shape: Sequence[int], num_classes: int, space: SearchSpace | None = None
+) -> InputShape:
     """``input_shape`` as a tuple, with both arguments validated: three positive integers
-    ``(C, H, W)`` for an image, or one, ``(L,)``, for a sequence of token ids."""
+    ``(C, H, W)`` for an image, or one, ``(L,)``, for a sequence of token ids (refused for
+    ``space`` when it reads images only: it has no ``vocab_size``)."""
     expected = "three positive integers C,H,W (or one, L, for token sequences)"
     try:
         shape = tuple(int(v) for v in input_shape)
@@ -301,4 +304,11 @@ def check_input_shape(input_shape: Sequence[int], num_classes: int) -> InputShap
         raise ConfigError("input_shape", expected, shape)
     if int(num_classes) < 2:
         raise ConfigError("num_classes", "an integer >= 2", num_classes)
+    if space is not None and len(shape) == 1 and space.vocab_size is None:
+        raise ConfigError(
+            "input_shape",
+            f"images (C,H,W) for the {space.name} space, which reads images (token "
+            "sequences need a space that reads token ids, such as transformer)",
+            shape,
+        )
     return shape

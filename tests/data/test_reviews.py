@@ -86,7 +86,7 @@ def test_the_onnx_metadata_holds_what_tokenising_needs() -> None:
     meta = token_metadata(("<pad>", "<unk>", "a", "é"), 16)
     assert json.loads(meta["hwnas.vocabulary"]) == ["<pad>", "<unk>", "a", "é"]
     assert (meta["hwnas.pad_id"], meta["hwnas.unk_id"]) == ("0", "1")
-    assert meta["hwnas.sequence_length"] == "16" and meta["hwnas.tokenizer"] == "characters"
+    assert meta["hwnas.sequence_length"] == "16" and meta["hwnas.tokenizer"] == "char"
     assert token_metadata(None, 16) == {}  # images carry none
     assert TextOptions().length == 128
 

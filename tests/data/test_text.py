@@ -70,7 +70,7 @@ def test_the_word_tokenizer_lowercases_splits_punctuation_and_round_trips() -> N
 def test_a_user_tokenises_words_from_the_metadata_alone() -> None:
     tok = WordTokenizer.fit(["a lovely film", "an awful film", "lovely, lovely"], max_vocab=50)
     meta = token_metadata(tok.vocabulary, 6, "word")
-    assert meta["hwnas.tokenizer"] == "words" and meta["hwnas.lowercase"] == "True"
+    assert meta["hwnas.tokenizer"] == "word" and meta["hwnas.lowercase"] == "True"
     vocab, pattern = json.loads(meta["hwnas.vocabulary"]), meta["hwnas.pattern"]
     unk, pad = int(meta["hwnas.unk_id"]), int(meta["hwnas.pad_id"])
     texts = ["A LOVELY, unseen film!", "awful"]
@@ -79,7 +79,7 @@ def test_a_user_tokenises_words_from_the_metadata_alone() -> None:
         for col, word in enumerate(re.findall(pattern, text.lower())[:6]):
             by_hand[row, col] = vocab.index(word) if word in vocab[2:] else unk
     assert np.array_equal(by_hand, tok.encode(texts, 6))
-    assert vocabulary_record(tok.vocabulary, 6)["tokenizer"] == "characters"  # the default
+    assert vocabulary_record(tok.vocabulary, 6)["tokenizer"] == "char"  # the default
     with pytest.raises(ConfigError, match="tokenizer"):
         vocabulary_record(tok.vocabulary, 6, "bpe")
 

@@ -209,16 +209,16 @@ def vocabulary_record(
     vocabulary: Sequence[str], length: int, tokenizer: str = "char"
 ) -> dict[str, Any]:
     """What a user needs to feed a model new text (``runs/<id>/vocabulary.json``): the
-    ``tokenizer`` (``characters``, or ``words`` with the ``pattern`` that finds them in
+    ``tokenizer`` (``char``, or ``word`` with the ``pattern`` that finds them in
     the ``lowercase`` text), the ``vocabulary`` (the token of each id), ``pad_id``,
     ``unk_id`` and ``sequence_length``. Tokenise a text with the tokenizer's ``encode``,
     or by hand: the id of each of its first ``sequence_length`` tokens (``unk_id`` when not
     in the vocabulary), then ``pad_id`` up to ``sequence_length``."""
     if tokenizer not in TOKENIZERS:
         raise ConfigError("tokenizer", f"one of {', '.join(TOKENIZERS)}", tokenizer)
-    how: dict[str, Any] = {"tokenizer": "characters"}
+    how: dict[str, Any] = {"tokenizer": "char"}
     if tokenizer == "word":
-        how = {"tokenizer": "words", "lowercase": True, "pattern": WORD_PATTERN}
+        how = {"tokenizer": "word", "lowercase": True, "pattern": WORD_PATTERN}
     return {
         **how,
         "vocabulary": list(vocabulary),

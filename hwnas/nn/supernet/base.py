@@ -155,7 +155,7 @@ def build_supernet(
         ConfigError: ``input_shape`` or ``num_classes`` is invalid.
         ConfigError: The space has no supernet.
     """
-    shape = check_input_shape(input_shape, num_classes)
+    shape = check_input_shape(input_shape, num_classes, space)
     with torch.random.fork_rng(devices=[], enabled=seed is not None):
         if seed is not None:
             torch.manual_seed(seed)
