@@ -129,6 +129,14 @@ class LatencyStats:
         )
 
 
+#: The largest drift correction applied (either way). A quiet shared VM's speed moved by up
+#: to 2.1x over a minute; a tester's torch run with two threads on two busy cores got a
+#: level 112x its later anchor timings (the level taken while the threads thrashed), which
+#: had scaled a 10 ms model to 1,234 ms. Beyond it the figure is left uncorrected and
+#: marked not stable.
+MAX_DRIFT = 3.0
+
+
 def _check_number(name: str, value: object, *, allow_zero: bool = False) -> float:
     if (
         isinstance(value, bool)
@@ -274,6 +282,10 @@ def measure(
     if reference is not None:
         reference.add(anchor)
         drift = reference.level_ms / float(np.median(anchor))
+        if not 1 / MAX_DRIFT <= drift <= MAX_DRIFT:
+            # Not a drift but a machine thrashing while the level or this measurement was
+            # taken: the figure is left as measured, and not called stable.
+            drift, stable = 1.0, False
     return LatencyStats.from_samples(samples, stable=stable, drift=drift)
 
 

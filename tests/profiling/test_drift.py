@@ -80,6 +80,21 @@ def test_a_slower_moment_is_corrected_to_the_process_speed() -> None:
     assert raw.drift == 1.0
 
 
+def test_a_level_taken_while_the_machine_thrashed_is_not_applied() -> None:
+    from hwnas.profiling.protocol import MAX_DRIFT
+
+    machine = Machine()
+    machine.speed = 100.0  # threads spinning on busy cores while the level was seeded
+    reference = SpeedReference(machine.runner(0.5), seed_seconds=0.01, clock=machine.clock)
+    machine.speed = 1.0
+    figures = measure(machine.runner(1.0), clock=machine.clock, reference=reference, **FAST)
+    # The pooled level (median of 50 and 0.5) is ~50x this measurement's anchor: beyond
+    # MAX_DRIFT, so the model keeps its measured 1 ms, not 50 ms, and is not called stable.
+    assert reference.level_ms / 0.5 > MAX_DRIFT
+    assert figures.median_ms == pytest.approx(1.0) and figures.drift == 1.0
+    assert not figures.stable
+
+
 def test_the_stopping_rule_reads_the_corrected_median() -> None:
     # A machine slowing by 0.2 % a call: the raw median keeps moving, the ratio does not.
     settings = {**FAST, "rel_tol": 0.01, "max_repeats": 2000}
