@@ -369,6 +369,17 @@ def run_baselines(
     names, skipped = fitting_baselines(
         default_baselines(dataset.input_shape) if names is None else names, dataset.input_shape
     )
+    if not names:
+        # Nothing that reads this data: refused before baselines.json (an earlier, good
+        # one) is written over with an empty list.
+        from hwnas.errors import ConfigError
+
+        fitting = ", ".join(default_baselines(dataset.input_shape))
+        raise ConfigError(
+            "--only",
+            f"networks that read this run's data ({fitting})",
+            ", ".join(s["name"] for s in skipped),
+        )
     for s in skipped:
         if say is not None:
             say(f"baseline {s['name']} not attempted: {s['reason']}")

@@ -104,3 +104,15 @@ def test_a_hand_designed_network_estimated_under_the_accuracy_floor_still_compet
     selection = Selection(chosen=[], basis="predicted")
     add_hand_designed([lenet, too_slow, also], selection, space, None, components)
     assert {c.arch for c, _ in selection.chosen} == {lenet.arch, also.arch}
+
+
+def test_baselines_that_cannot_read_the_data_are_refused_before_anything_is_written(
+    run_dir,
+) -> None:
+    from hwnas.errors import ConfigError
+
+    path = run_dir / "export" / "baselines.json"
+    before = path.read_bytes() if path.is_file() else None
+    with pytest.raises(ConfigError, match=r"--only: expected networks that read this run's"):
+        run_baselines(run_dir, names=["textcnn"], measure=False)
+    assert (path.read_bytes() if path.is_file() else None) == before

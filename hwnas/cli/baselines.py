@@ -14,7 +14,9 @@ def add_parser(commands: Any) -> None:
     p = commands.add_parser(
         "baselines",
         help="train, export and measure hand-designed networks beside a run's models",
-        description="Trains LeNet-5-like, a small MobileNetV2 and ResNet-8 with the recipe "
+        description="Trains the hand-designed networks for the run's data (images: "
+        "LeNet-5-like, a small MobileNetV2 and ResNet-8; text: a 2-layer encoder and a "
+        "TextCNN) with the recipe "
         "and seed of the run's export, exports each to ONNX (checked against PyTorch), "
         "measures it on the run's runtime and writes runs/<id>/export/baselines.json, which "
         "`hwnas report` shows. A network that cannot be built, trained, exported or "

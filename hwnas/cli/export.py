@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 from hwnas.cli.common import add_json, add_run_arg, seed_arg
@@ -16,7 +17,9 @@ def add_parser(commands: Any) -> None:
         help="train, export, verify and re-measure the Pareto set of a run",
         description="For each Pareto-optimal architecture of runs/<id>: final training, "
         "ONNX export with metadata, onnx.checker, onnxruntime-vs-PyTorch parity, latency "
-        "re-measured on the run's runtime, budgets checked. Writes runs/<id>/export/.",
+        "re-measured on the run's runtime, budgets checked. Writes runs/<id>/export/ "
+        "anew: an earlier export's baselines (hwnas baselines) go with it; run hwnas "
+        "baselines again for the new models.",
     )
     add_run_arg(p)
     p.add_argument(
@@ -64,6 +67,9 @@ def _cmd_export(args: argparse.Namespace) -> None:
     else:
         variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
     hand_designed = section.hand_designed if args.hand_designed is None else args.hand_designed
+    from hwnas.baselines import BASELINES_FILE
+
+    had_baselines = (Path(args.run) / "export" / BASELINES_FILE).is_file()
     manifest = export_run(
         args.run,
         top_k=top_k,
@@ -80,6 +86,11 @@ def _cmd_export(args: argparse.Namespace) -> None:
         print(json.dumps(manifest, indent=2))
         return
     print_summary(manifest, args.run)
+    if had_baselines:
+        print(
+            "the earlier export's baselines went with it (they were of its models): "
+            f"hwnas baselines {args.run} compares these with the hand-designed networks"
+        )
 
 
 def _run_export_section(run: str) -> Any:
