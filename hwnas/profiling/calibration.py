@@ -232,6 +232,15 @@ def predictor_runtime(predictor: BasePredictor) -> Runtime:
 
     from hwnas.profiling.runtimes import RUNTIMES, create_runtime
 
+    if predictor.runtime_ not in RUNTIMES:
+        # An imported table's predictor ("published"): no runtime here measures it.
+        raise ConfigError(
+            "--runtime",
+            f"a runtime to measure this machine on: the predictor's latencies (device "
+            f"{predictor.device_id_}) were imported (runtime {predictor.runtime_!r}), and "
+            "no runtime here measures that device (e.g. --runtime onnxruntime-cpu compares "
+            "this machine with it)",
+        )
     settings = predictor.fingerprint_.get("runtime_settings") or {}
     parameters = inspect.signature(RUNTIMES.get(predictor.runtime_)).parameters
     options = {k: v for k, v in settings.items() if k in parameters}

@@ -131,3 +131,25 @@ def test_devices_lists_every_runtime(capsys) -> None:
         "torch-cpu",
         "torch-cuda",
     }
+
+
+def test_checking_an_imported_devices_predictor_asks_for_a_runtime(tmp_path, capsys) -> None:
+    import numpy as np
+
+    from hwnas.spaces import create_space
+
+    space = create_space("nb201")
+    rng = np.random.default_rng(0)
+    archs = {str(space.sample(rng)) for _ in range(40)}
+    write_csv(tmp_path / "lat.csv", [(a, 1.0 + a.count("conv")) for a in sorted(archs)])
+    argv = ["profile", "import", str(tmp_path / "lat.csv"), "--space", "nb201"]
+    argv += ["--device", "toy", "--arch-column", "arch", "--latency-column", "lat"]
+    assert main([*argv, "--out-dir", str(tmp_path), "--json"]) == 0
+    profile = json.loads(capsys.readouterr().out)["path"]
+    fitted = tmp_path / "toy.json"
+    assert main(["fit", profile, "--model", "linear-macs", "--out", str(fitted), "--json"]) == 0
+    capsys.readouterr()
+    assert main(["predict", "--check", str(fitted)]) == 2
+    err = capsys.readouterr().err
+    assert "--runtime: expected a runtime to measure this machine on" in err
+    assert "'published'" in err and "Traceback" not in err
