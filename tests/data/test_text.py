@@ -149,6 +149,8 @@ def test_a_missing_column_names_the_record_and_the_columns(tmp_path: Path) -> No
         ("r.jsonl", "[1, 2]\n", "line 1 is not a JSON object"),
         ("r.txt", "hello", "expected a .csv"),
         ("r.jsonl", "", "no records"),
+        ("r.csv", "text,label\ngood,pos\nbad,\n", "record 3 has an empty label 'label'"),
+        ("r.csv", "text,label\n,pos\n ,neg\n", "every text 'text' is empty"),
     ],
 )
 def test_malformed_files_are_data_errors(tmp_path: Path, name, content, message) -> None:

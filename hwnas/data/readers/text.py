@@ -281,13 +281,19 @@ def read_text(
                 f"{path}: record {number} has no {' / '.join(map(repr, missing))} (columns: "
                 f"text {text_column!r}, label {label_column!r}; found {sorted(record)})"
             )
+        label = str(record[label_column]).strip()
+        if not label:
+            # An empty cell would otherwise become a class of its own ('').
+            raise DataError(f"{path}: record {number} has an empty label {label_column!r}")
         texts.append(str(record[text_column]))
-        labels.append(str(record[label_column]))
+        labels.append(label)
     if not texts:
         raise DataError(
             f"{path}: no records (expected a text dataset: a header row or JSON keys naming "
             f"the text {text_column!r} and the label {label_column!r}, then one record per text)"
         )
+    if not any(t.strip() for t in texts):
+        raise DataError(f"{path}: every text {text_column!r} is empty: nothing to learn from")
     return tokenize(str(path), texts, labels, length, max_vocab, tokenizer)
 
 
