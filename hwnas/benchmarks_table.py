@@ -154,9 +154,20 @@ class BenchmarkTable:
         return out
 
     def percent_scale(self, column: str) -> float:
-        """``100.0`` when ``column`` holds percentages (some value above 1), else ``1.0``."""
+        """``100.0`` when ``column`` holds percentages (some value above 1), else ``1.0``.
+
+        Raises:
+            ConfigError: A value outside 0-100: not a column of accuracies (a latency
+                column in ms had been read as accuracies up to 1.83).
+        """
         values = self.column(column)
         finite = values[np.isfinite(values)]
+        if finite.size and (float(finite.min()) < 0.0 or float(finite.max()) > 100.0):
+            raise ConfigError(
+                "accuracy_column",
+                "a column of accuracies (fractions, or percentages from 0 to 100)",
+                f"{column} (values {float(finite.min()):g} to {float(finite.max()):g})",
+            )
         return 100.0 if finite.size and float(finite.max()) > 1.0 else 1.0
 
     def _unknown_column(self, name: str) -> ConfigError:

@@ -94,6 +94,7 @@ def test_json_has_every_run_with_regret_recall_and_queried_archs(capsys) -> None
         (["--strategies", "simulated-annealing"], "strategies: expected names from"),
         (["--device-column", "tpu_ms"], "device_columns: expected a column of"),
         (["--accuracy-column", "acc"], "accuracy_column: expected a column of"),
+        (["--accuracy-column", "samsung_a50_ms"], "accuracy_column: expected a column of acc"),
         (["--queries", "100,50"], "queries: expected increasing numbers"),
         (["--seeds", "many"], "seeds: expected an integer"),
         (["--table", "/no/such/table.csv"], "does not exist"),
@@ -229,3 +230,22 @@ def test_an_unknown_name_or_label_is_a_config_error(changes, field: str) -> None
     with pytest.raises(ConfigError) as error:
         BenchConfig().updated(**changes)
     assert error.value.field == field
+
+
+def test_an_external_baseline_without_its_package_is_left_out_with_a_warning(
+    monkeypatch,
+) -> None:
+    from hwnas.bench import run_bench
+    from hwnas.bench.baselines import EXTERNAL_BASELINES
+    from hwnas.errors import HwnasError
+
+    def missing() -> None:
+        raise HwnasError("strategy optuna-nsga2 needs Optuna: pip install 'hwnas[bench]'")
+
+    monkeypatch.setattr(EXTERNAL_BASELINES["optuna-nsga2"], "check", missing)
+    small = {"device_columns": ["pixel3_ms"], "seeds": 1, "queries": [20]}
+    with pytest.warns(UserWarning, match="optuna-nsga2 left out: strategy optuna-nsga2 needs"):
+        result = run_bench(strategies=["random", "optuna-nsga2"], **small)
+    assert set(result.summary()["pixel3_ms"]) == {"random"}
+    with pytest.raises(HwnasError, match="needs Optuna"):
+        run_bench(strategies=["optuna-nsga2"], **small)

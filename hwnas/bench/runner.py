@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import os
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -22,7 +23,7 @@ from hwnas.bench.latency import INPUT_SHAPE, NUM_CLASSES, fit_latency_predictor
 from hwnas.bench.results import BenchResult, DeviceResult, RunRecord
 from hwnas.bench.scoring import Truth
 from hwnas.benchmarks_table import BenchmarkTable, load_table
-from hwnas.errors import ConfigError
+from hwnas.errors import ConfigError, HwnasError
 from hwnas.spaces.base import SearchSpace
 
 __all__ = ["Progress", "run_bench"]
@@ -67,12 +68,26 @@ def run_bench(
     table = load_table(cfg.table, arch_column=cfg.arch_column)
     space = _check_space(cfg, table)
     _column(table, cfg.accuracy_column, "accuracy_column")
+    table.percent_scale(cfg.accuracy_column)  # refuses a column that holds no accuracies
     for column in cfg.device_columns:
         _column(table, column, "device_columns")
+    missing = []
     for name in cfg.strategies:
         base, _ = cfg.base_strategy(name)
         if base in EXTERNAL_BASELINES:
-            EXTERNAL_BASELINES[base].check()
+            try:
+                EXTERNAL_BASELINES[base].check()
+            except HwnasError as why:
+                missing.append((name, why))
+    if missing and len(missing) == len(cfg.strategies):
+        raise missing[0][1]
+    if missing:
+        # An external baseline whose package is not installed (Optuna): the others are
+        # compared, and the left-out one is named.
+        for name, reason in missing:
+            warnings.warn(f"bench: {name} left out: {reason}", stacklevel=2)
+        left_out = {name for name, _ in missing}
+        cfg = cfg.updated(strategies=[s for s in cfg.strategies if s not in left_out])
     devices = {
         column: _bench_device(cfg, space, table, column, progress) for column in cfg.device_columns
     }
