@@ -353,7 +353,19 @@ class RayExecutor(_WorkerExecutor):
                         options["num_gpus"] = math.ceil(self.workers * self.gpus_per_worker)
                 else:
                     options["address"] = self.address
-                ray.init(**options)
+                try:
+                    ray.init(**options)
+                except (ConnectionError, RuntimeError, ValueError) as error:
+                    # Ray's own words name its --address flag and RAY_ADDRESS; here the
+                    # setting is executor.address.
+                    first = str(error).splitlines()[0] if str(error) else type(error).__name__
+                    if self.address is None:
+                        raise HwnasError(f"executor 'ray': Ray did not start ({first})") from None
+                    raise HwnasError(
+                        f"executor.address: could not join a Ray cluster at "
+                        f"{self.address!r} ({first}); start one (ray start --head) or leave "
+                        "executor.address out to start Ray on this machine"
+                    ) from None
                 self._started_ray = True
             self._ray = ray
             self._remote = ray.remote(_RayWorker).options(

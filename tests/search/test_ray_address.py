@@ -1,0 +1,27 @@
+"""A Ray cluster that cannot be joined is named by its setting, executor.address."""
+
+from __future__ import annotations
+
+import pytest
+
+from hwnas.errors import HwnasError
+from hwnas.executors import RayExecutor
+
+from .test_ray_executor import _Factory, _run
+
+
+def test_a_cluster_that_cannot_be_joined_is_named_by_its_setting(monkeypatch) -> None:
+    ray = pytest.importorskip("ray")
+    if ray.is_initialized():
+        pytest.skip("a Ray instance of another test is running")
+
+    def refuse(**options):  # type: ignore[no-untyped-def]
+        raise ConnectionError(
+            "Could not find any running Ray instance. Please specify the one to connect to "
+            "by setting `--address` flag or `RAY_ADDRESS` environment variable."
+        )
+
+    monkeypatch.setattr(ray, "init", refuse)
+    executor = RayExecutor(_Factory(), workers=1, address="10.255.255.1:6379")
+    with pytest.raises(HwnasError, match=r"^executor\.address: could not join a Ray cluster"):
+        _run(executor, 1)
