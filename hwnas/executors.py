@@ -329,6 +329,18 @@ class RayExecutor(_WorkerExecutor):
                 raise ConfigError(f"executor.{field}", "a number >= 0", value)
         if address is not None and not isinstance(address, str):
             raise ConfigError("executor.address", "a Ray address such as 'auto'", address)
+        if gpus_per_worker and address is None:
+            import torch
+
+            if not torch.cuda.is_available():
+                # A local Ray would be told of GPUs that are not there, and every
+                # evaluation would run on the CPU without a word.
+                raise ConfigError(
+                    "executor.gpus_per_worker",
+                    "0 on this machine, which has no CUDA GPU (or an executor.address of "
+                    "a cluster with GPUs)",
+                    gpus_per_worker,
+                )
         self.cpus_per_worker = float(cpus_per_worker)
         self.gpus_per_worker = float(gpus_per_worker)
         self.address = address

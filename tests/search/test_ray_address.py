@@ -25,3 +25,15 @@ def test_a_cluster_that_cannot_be_joined_is_named_by_its_setting(monkeypatch) ->
     executor = RayExecutor(_Factory(), workers=1, address="10.255.255.1:6379")
     with pytest.raises(HwnasError, match=r"^executor\.address: could not join a Ray cluster"):
         _run(executor, 1)
+
+
+def test_gpus_per_worker_on_a_machine_without_a_gpu_is_refused() -> None:
+    import torch
+
+    from hwnas.errors import ConfigError
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    with pytest.raises(ConfigError, match=r"^executor\.gpus_per_worker: expected 0 on this"):
+        RayExecutor(_Factory(), workers=1, gpus_per_worker=1)
+    RayExecutor(_Factory(), workers=1, gpus_per_worker=1, address="auto")  # a cluster's GPUs
