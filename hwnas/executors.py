@@ -321,6 +321,16 @@ class RayExecutor(_WorkerExecutor):
         retries: int = 1,
     ) -> None:
         super().__init__(factory, workers, threads, timeout_s, retries)
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:
+            # Refused with the config, before a run folder exists (not once searching).
+            raise ConfigError(
+                "executor.name",
+                "an executor whose package is installed: 'ray' needs Ray (pip install "
+                "'hwnas[ray]'), or use 'process' on one machine",
+                "ray",
+            )
         for field, value in (
             ("cpus_per_worker", cpus_per_worker),
             ("gpus_per_worker", gpus_per_worker),

@@ -37,3 +37,16 @@ def test_gpus_per_worker_on_a_machine_without_a_gpu_is_refused() -> None:
     with pytest.raises(ConfigError, match=r"^executor\.gpus_per_worker: expected 0 on this"):
         RayExecutor(_Factory(), workers=1, gpus_per_worker=1)
     RayExecutor(_Factory(), workers=1, gpus_per_worker=1, address="auto")  # a cluster's GPUs
+
+
+def test_ray_not_installed_is_refused_with_the_config(monkeypatch) -> None:
+    import importlib.util
+
+    from hwnas.errors import ConfigError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a)
+    )
+    with pytest.raises(ConfigError, match=r"'ray' needs Ray \(pip install 'hwnas\[ray\]'\)"):
+        RayExecutor(_Factory(), workers=1)
