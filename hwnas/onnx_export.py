@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from hwnas.errors import ConfigError
+
 DEFAULT_OPSET = 17
 #: The opsets export accepts: every space exported and passed parity at 9-22 here (torch
 #: 2.13); below 11 the int8 variant's operators are missing, and the top is the
@@ -56,6 +58,8 @@ def export_onnx(
     from hwnas.data.inputs import example_input
     from hwnas.io import atomic_write_bytes
 
+    if Path(path).is_dir():
+        raise ConfigError("out", "the path of an .onnx file, not a folder", str(path))
     was_training = model.training
     model.eval()
     buffer = io.BytesIO()

@@ -73,3 +73,11 @@ def test_train_out_on_text_writes_the_result_and_the_vocabulary(tmp_path, capsys
     meta = {p.key: p.value for p in onnx.load(out / "model.onnx").metadata_props}
     assert json.loads(meta["hwnas.classes"]) == ["neg", "pos"]
     assert meta["hwnas.tokenizer"] == "char" and "<pad>" in json.loads(meta["hwnas.vocabulary"])
+
+
+def test_space_export_to_a_folder_is_refused_by_name(tmp_path, capsys) -> None:
+    arch = "|avg_pool_3x3~0|+|skip_connect~0|none~1|+|none~0|none~1|none~2|"
+    assert main(["space", "export", "nb201", arch, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"out: expected the path of an .onnx file, not a folder, got '{tmp_path}'" in err
+    assert ".tmp" not in err
