@@ -554,3 +554,21 @@ def test_the_pool_bias_leaves_the_model_out_and_needs_five_others() -> None:
     )
     # Candidates without a usable prediction do not count: four others are too few.
     assert pool_bias("a0", measured, {**predicted, "a1": None, "a2": 0.0}) is None
+
+
+def test_a_trained_front_larger_than_k_keeps_both_ends() -> None:
+    # Five non-dominated models for three places: the three most accurate had left out
+    # the fastest, the one a tight latency budget wants.
+    from hwnas.export.keep import keep_best
+
+    front = [
+        _trained("a", 0.99, 0.030),
+        _trained("b", 0.98, 0.025),
+        _trained("c", 0.97, 0.020),
+        _trained("d", 0.95, 0.015),
+        _trained("fast", 0.90, 0.010),
+    ]
+    kept, dropped, reasons = keep_best(front, ("error", "latency_ms"), 3)
+    assert {m.name for m in kept} == {"a", "c", "fast"}
+    assert {m.name for m in dropped} == {"b", "d"}
+    assert reasons["b"].startswith("a spare: as good as those kept") and "spread" in reasons["b"]

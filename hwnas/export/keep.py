@@ -120,6 +120,7 @@ def keep_best(
         range(len(models)),
         key=lambda i: (not models[i].feasible, int(ranks[i]), -models[i].val_accuracy),
     )
+    order = _spread_within_groups(order, models, ranks, k)
     # Every hand-designed network trained and feasible, kept or not: one that a kept model
     # outranks is still there to deploy, and a model no better than it is not worth export.
     hand = [i for i in order if models[i].hand_designed and models[i].feasible]
@@ -128,9 +129,17 @@ def keep_best(
     kept: list[int] = []
     for i in order:
         if len(kept) == k:
+            same_rank_kept = any(
+                int(ranks[j]) == int(ranks[i]) and models[j].feasible == models[i].feasible
+                for j in kept
+            )
             reasons[models[i].name] = (
-                "a spare: others ranked better on validation accuracy and measured latency "
-                "once trained"
+                f"a spare: as good as those kept on validation accuracy and measured latency "
+                f"once trained (none dominates it), and the {k} kept are spread along that "
+                "front"
+                if same_rank_kept
+                else "a spare: others ranked better on validation accuracy and measured "
+                "latency once trained"
             )
             continue
         model = models[i]
@@ -153,6 +162,29 @@ def keep_best(
         [m for i, m in enumerate(models) if i not in kept],
         reasons,
     )
+
+
+def _spread_within_groups(
+    order: list[int], models: list[ExportedModel], ranks: np.ndarray, k: int
+) -> list[int]:
+    """``order`` with each group of equal feasibility and rank that holds more models than
+    the places left reordered so that the ones taken first are spread along it (in
+    accuracy order, the most accurate and the fastest both kept): the trained front can
+    be larger than ``k``, and taking its ``k`` most accurate had dropped its fastest model,
+    where latency budgets bite."""
+    from itertools import groupby
+
+    from hwnas.pareto import spread_indices
+
+    out: list[int] = []
+    for _, members in groupby(order, key=lambda i: (not models[i].feasible, int(ranks[i]))):
+        group = list(members)  # most accurate first
+        room = max(1, k - len(out))
+        if len(group) > room:
+            first = [group[j] for j in spread_indices(len(group), room)]
+            group = first + [i for i in group if i not in first]
+        out += group
+    return out
 
 
 def _latency(model: ExportedModel) -> float | None:
