@@ -89,6 +89,7 @@ def test_manifest_lists_verified_measured_models(exported) -> None:
         assert model["selection_latency_ms"] is None
     assert manifest["selection"] == "search" and manifest["candidates_measured"] == 0
     assert manifest["calibration"] is None
+    assert "speed" in manifest
 
 
 def test_report_has_plots_tables_layers_and_the_baselines_once_run(
@@ -341,6 +342,18 @@ def test_the_report_renders_at_both_input_sizes_with_intervals_and_calibration(
     assert copy["same_network"] == [best["name"]] and best["name"] not in copy["dominates"]
     assert best["name"] not in copy["dominated_by"]
     text = page.read_text()
+    # Measured here: how far the machine's speed moved is recorded and said when known.
+    assert set(manifest["speed"] or {}) <= {
+        "anchor_level_ms",
+        "windows",
+        "anchor_p10_ms",
+        "anchor_p50_ms",
+        "anchor_p90_ms",
+        "p90_over_p10",
+    }
+    assert data["speed"] == manifest["speed"]
+    if manifest["speed"]:
+        assert "Latency figures are at this machine" in text
     assert "latency predictor checked on 12 points" in text and "92 % within ±10 % after" in text
     assert "Chosen on latency measured here" in text and "within noise" in text
     assert f"{best['test_accuracy']:.4f} [" in text and "deploy" in text

@@ -109,7 +109,7 @@ def _run_export_section(run: str) -> Any:
 
 def print_summary(manifest: dict[str, Any], run: str) -> None:
     """The manifest for people: selection, calibration, one line per model, failures."""
-    from hwnas.export import calibration_text
+    from hwnas.export import calibration_text, speed_text
 
     print(f"exported {len(manifest['models'])} models to {run}/export/")
     if manifest.get("refilled"):
@@ -126,6 +126,8 @@ def print_summary(manifest: dict[str, Any], run: str) -> None:
         )
     else:
         print(f"chosen on {manifest['selection']} figures: {manifest['selection_reason']}")
+    if speed := speed_text(manifest.get("speed")):
+        print(speed)
     print(
         f"{'val':>7s} {'test':>7s} {'pred ms':>9s} {'sel ms':>9s} {'meas ms':>9s} "
         f"{'MMACs':>8s} feasible deploy  file"

@@ -44,9 +44,11 @@ def _cmd_report(args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps({"report": str(page), **data}, indent=2))
         return
-    from hwnas.export import calibration_text
+    from hwnas.export import calibration_text, speed_text
 
     print(calibration_text(data.get("calibration")))
+    if speed := speed_text(data.get("speed")):
+        print(speed)
     if data["baselines_status"] == "not run":
         print("baselines not run (hwnas baselines RUN trains, exports and measures them)")
     for b in data["baselines"]:

@@ -68,6 +68,10 @@ def _cmd_run(args: argparse.Namespace) -> int | None:
         from hwnas.export.manifest import calibration_text
 
         print(f"calibration      {calibration_text(result.calibration)}")
+    from hwnas.export.manifest import speed_text
+
+    if speed := speed_text(result.manifest.get("speed")):
+        print(f"latency figures  {speed.removeprefix('latency figures ')}")
     print(f"run folder       {result.run}")
     print(
         f"exported models  {info['exported']} ({info['feasible']} "

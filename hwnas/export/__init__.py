@@ -27,7 +27,7 @@ trained), :mod:`~hwnas.export.keep` (what is kept once trained),
 :mod:`~hwnas.export.variants`, :mod:`~hwnas.export.measure`, :mod:`~hwnas.export.manifest`.
 """
 
-from hwnas.export.manifest import calibration_text, load_calibration, load_manifest
+from hwnas.export.manifest import calibration_text, load_calibration, load_manifest, speed_text
 from hwnas.export.measure import measure_latency_ms, target_runtime
 from hwnas.export.run import PARITY_TOLERANCE, ExportedModel, export_run
 from hwnas.export.variants import VARIANTS
@@ -41,5 +41,6 @@ __all__ = [
     "load_calibration",
     "load_manifest",
     "measure_latency_ms",
+    "speed_text",
     "target_runtime",
 ]

@@ -110,6 +110,32 @@ def calibration_text(calibration: dict[str, Any] | None) -> str:
     return text
 
 
+#: A spread of the machine's speed (``p90_over_p10``) from which a timing taken at one
+#: moment is said to differ from the figures.
+SPEED_SPREAD_WARN = 1.1
+
+
+def speed_text(speed: dict[str, Any] | None) -> str:
+    """One line saying how far the machine's speed moved while export measured (the
+    manifest's ``speed``, :meth:`hwnas.profiling.drift.SpeedReference.spread`); empty when
+    not recorded."""
+    if not speed or not speed.get("p90_over_p10"):
+        return ""
+    ratio = float(speed["p90_over_p10"])
+    text = (
+        f"latency figures are at this machine's typical speed while it measured (anchor "
+        f"model {speed['anchor_level_ms']:.4g} ms); its speed moved: the anchor's medians over "
+        f"{speed['windows']} windows of a few calls spanned {speed['anchor_p10_ms']:.4g}-"
+        f"{speed['anchor_p90_ms']:.4g} ms (10th-90th percentile, {ratio:.2f}x)"
+    )
+    if ratio >= SPEED_SPREAD_WARN:
+        text += (
+            ", so one timing taken at one moment (by another tool) can differ from these "
+            "figures by about as much"
+        )
+    return text
+
+
 def _num(value: Any) -> str:
     return "?" if value is None else f"{float(value):.2f}"
 

@@ -29,6 +29,7 @@ from hwnas.export.training import train_models
 from hwnas.export.variants import VARIANTS, choose_deploy, make_variant
 from hwnas.io import atomic_write_json
 from hwnas.parts import Parts
+from hwnas.profiling.drift import speed_spread
 
 if TYPE_CHECKING:
     from hwnas.config import SearchConfig
@@ -317,6 +318,11 @@ def export_run(
         **_budget_maxima(components.budgets),
         "device_fingerprint": device_fingerprint,
         "measured_on": runtime.name if runtime is not None else None,
+        # How far the machine's speed moved while this process measured (the figures are
+        # at its typical speed; hwnas.profiling.drift).
+        "speed": None
+        if runtime is None
+        else speed_spread(runtime, batch, protocol.get("anchor", "auto")),
         **selection.summary(),
         "trained": len(models) + len(not_kept),
         "refilled": refills,

@@ -18,7 +18,10 @@ of anchor calls, the median over the first :data:`SETTLE` measurements, then fix
 Every figure of one process is then at one speed, that of its first measurements; the
 factor applied is kept as ``drift`` in the statistics (1.0: none). What remains is the
 difference between that speed and another moment's: an independent timing a minute
-later still sees the machine as it is then.
+later still sees the machine as it is then. How far it moved is recorded too
+(:meth:`SpeedReference.spread`: the anchor's median over each window of a few calls, a
+moment's speed): export writes it into its manifest and the report says it, since a timing
+taken at one moment can differ from the figures by as much.
 
 The anchor runs on the same runtime with the same settings and batch, at its own input
 shape (:data:`ANCHOR_SHAPE`); ``anchor: "off"`` in the protocol turns the correction off,
@@ -32,8 +35,11 @@ import os
 import statistics
 import tempfile
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from hwnas.errors import ConfigError
 
@@ -55,6 +61,11 @@ SEED_WINDOW = 20
 #: the calibration ran in a slow stretch and the exports in a fast one, and the exports'
 #: figures came out 30 % under their own selection measurements in the same process.
 SETTLE = 8
+#: Windows recorded before :meth:`SpeedReference.spread` says anything.
+SPREAD_MIN_WINDOWS = 20
+#: Windows kept for the spread (the latest; a long profile of small models records
+#: thousands a minute).
+SPREAD_WINDOWS_KEPT = 100_000
 #: Settings of the protocol's ``anchor`` key.
 ANCHOR_SETTINGS = ("auto", "on", "off")
 
@@ -101,6 +112,10 @@ class SpeedReference:
     ) -> None:
         self.run_once = run_once
         self.medians: list[float] = []
+        #: The anchor's median over each window of the measurements (a few calls, a
+        #: fraction of a millisecond): the machine's speed at one moment, for :meth:`spread`
+        #: (the latest :data:`SPREAD_WINDOWS_KEPT`).
+        self.windows: deque[float] = deque(maxlen=SPREAD_WINDOWS_KEPT)
         samples: list[float] = []
         deadline = clock() + seed_seconds
         while not samples or clock() < deadline:
@@ -115,6 +130,27 @@ class SpeedReference:
         """Record the anchor samples of one measurement (their median)."""
         if samples:
             self.medians.append(float(statistics.median(samples)))
+
+    def add_window(self, samples: list[float]) -> None:
+        """Record the anchor samples taken after one window of a measurement."""
+        if samples:
+            self.windows.append(float(statistics.median(samples)))
+
+    def spread(self) -> dict[str, Any] | None:
+        """How far the machine's speed moved between the windows recorded: the anchor's
+        level and the 10th, 50th and 90th percentiles of its window medians (ms), and
+        ``p90_over_p10``; ``None`` with fewer than :data:`SPREAD_MIN_WINDOWS` windows."""
+        if len(self.windows) < SPREAD_MIN_WINDOWS:
+            return None
+        p10, p50, p90 = (float(v) for v in np.percentile(self.windows, [10, 50, 90]))
+        return {
+            "anchor_level_ms": self.level_ms,
+            "windows": len(self.windows),
+            "anchor_p10_ms": p10,
+            "anchor_p50_ms": p50,
+            "anchor_p90_ms": p90,
+            "p90_over_p10": p90 / p10 if p10 > 0 else None,
+        }
 
     @property
     def level_ms(self) -> float:
@@ -139,21 +175,34 @@ def wants_anchor(runtime: Runtime, setting: object = "auto") -> bool:
     return setting == "on"
 
 
-def speed_reference(runtime: Runtime, batch: int) -> SpeedReference:
-    """This process's :class:`SpeedReference` for ``runtime`` (its settings) and ``batch``,
-    prepared and seeded on first use."""
-    key = (
+def _key(runtime: Runtime, batch: int) -> tuple[Any, ...]:
+    return (
         os.getpid(),  # a forked worker prepares its own
         runtime.name,
         json.dumps(runtime.settings(), sort_keys=True, default=str),
         batch,
     )
+
+
+def speed_reference(runtime: Runtime, batch: int) -> SpeedReference:
+    """This process's :class:`SpeedReference` for ``runtime`` (its settings) and ``batch``,
+    prepared and seeded on first use."""
+    key = _key(runtime, batch)
     reference = _REFERENCES.get(key)
     if reference is None:
         with tempfile.TemporaryDirectory(prefix="hwnas-anchor-") as workdir:
             run_once = runtime.prepare(anchor_model(), ANCHOR_SHAPE, batch, workdir)
         reference = _REFERENCES[key] = SpeedReference(run_once)
     return reference
+
+
+def speed_spread(runtime: Runtime, batch: int, setting: object = "auto") -> dict[str, Any] | None:
+    """:meth:`SpeedReference.spread` of this process's reference for ``runtime`` and
+    ``batch`` (``None`` when there is none: nothing measured, or no drift correction)."""
+    if not wants_anchor(runtime, setting):
+        return None
+    reference = _REFERENCES.get(_key(runtime, batch))
+    return None if reference is None else reference.spread()
 
 
 def reference_for(runtime: Runtime, batch: int, setting: object = "auto") -> SpeedReference | None:
@@ -170,5 +219,6 @@ __all__ = [
     "anchor_model",
     "reference_for",
     "speed_reference",
+    "speed_spread",
     "wants_anchor",
 ]

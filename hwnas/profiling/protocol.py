@@ -266,7 +266,9 @@ def measure(
                     out_of_time = True
                     break
             if reference is not None:
-                anchor += reference.sample(len(samples) - window_start)
+                taken = reference.sample(len(samples) - window_start)
+                reference.add_window(taken)
+                anchor += taken
                 now = clock()
             done = len(samples) >= max_repeats or out_of_time
             # The median check only runs once it can stop the loop, so that its cost does

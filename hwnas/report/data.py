@@ -236,6 +236,7 @@ def report_data(
         "split_sizes": data.sizes,
         "selection": _selection(data.manifest),
         "calibration": data.calibration,
+        "speed": (data.manifest or {}).get("speed"),
         "baselines": data.baseline_rows(),
         "baselines_status": status,
         "baselines_measured_on": (data.baselines or {}).get("measured_on"),

@@ -34,6 +34,7 @@ def render(
         f"<h1>hwnas report: {html.escape(name)}</h1>",
         _summary(data),
         f"<p>{html.escape(_calibration(data))}</p>",
+        _speed(data),
         _image(images, "pareto", "Pareto plot"),
         _image(images, "hypervolume", "hypervolume"),
     ]
@@ -101,6 +102,13 @@ def _calibration(data: dict[str, Any]) -> str:
     from hwnas.export import calibration_text
 
     return calibration_text(data.get("calibration"))
+
+
+def _speed(data: dict[str, Any]) -> str:
+    from hwnas.export import speed_text
+
+    text = speed_text(data.get("speed"))
+    return f"<p>{html.escape(text[0].upper() + text[1:])}.</p>" if text else ""
 
 
 def _selection(data: dict[str, Any]) -> str:

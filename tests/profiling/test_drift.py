@@ -6,7 +6,14 @@ import pytest
 
 from hwnas.errors import ConfigError
 from hwnas.profiling import create_runtime
-from hwnas.profiling.drift import SpeedReference, anchor_model, speed_reference, wants_anchor
+from hwnas.profiling.drift import (
+    SPREAD_MIN_WINDOWS,
+    SpeedReference,
+    anchor_model,
+    speed_reference,
+    speed_spread,
+    wants_anchor,
+)
 from hwnas.profiling.protocol import measure, measure_model
 from hwnas.profiling.runtimes import RUNTIMES
 
@@ -109,6 +116,50 @@ def test_the_stopping_rule_reads_the_corrected_median() -> None:
     assert corrected.stable and corrected.n == 20
 
 
+def test_each_window_records_the_moment_s_speed_and_their_spread() -> None:
+    machine = Machine()
+    reference = SpeedReference(machine.runner(0.5), seed_seconds=0.01, clock=machine.clock)
+    assert not reference.windows and reference.spread() is None
+    target = machine.runner(1.0)
+    measure(target, clock=machine.clock, reference=reference, **{**FAST, "window": 10})
+    assert len(reference.windows) == 2  # 20 samples in windows of 10
+    assert list(reference.windows) == pytest.approx([0.5, 0.5])
+    assert reference.spread() is None  # too few windows to say anything
+    # A machine alternating between two speeds, window by window.
+    for i in range(SPREAD_MIN_WINDOWS):
+        machine.speed = 1.0 if i % 2 else 1.5
+        reference.add_window(reference.sample(10))
+    spread = reference.spread()
+    assert spread is not None and spread["windows"] == SPREAD_MIN_WINDOWS + 2
+    assert spread["anchor_p10_ms"] == pytest.approx(0.5)
+    assert spread["anchor_p90_ms"] == pytest.approx(0.75)
+    assert spread["p90_over_p10"] == pytest.approx(1.5)
+    assert spread["anchor_level_ms"] == pytest.approx(reference.level_ms)
+
+
+def test_the_speed_line_says_how_far_a_moment_s_timing_can_differ() -> None:
+    from hwnas.export import speed_text
+
+    assert speed_text(None) == "" and speed_text({}) == ""
+    spread = {
+        "anchor_level_ms": 0.0231,
+        "windows": 480,
+        "anchor_p10_ms": 0.0198,
+        "anchor_p50_ms": 0.0229,
+        "anchor_p90_ms": 0.0317,
+        "p90_over_p10": 0.0317 / 0.0198,
+    }
+    text = speed_text(spread)
+    assert "480 windows" in text and "0.0198-0.0317 ms" in text and "1.60x" in text
+    assert "can differ from these figures" in text
+    steady = speed_text({**spread, "anchor_p90_ms": 0.0205, "p90_over_p10": 0.0205 / 0.0198})
+    assert "1.04x" in steady and "differ" not in steady
+    from hwnas.report.html import _speed
+
+    assert _speed({"speed": spread}).startswith("<p>Latency figures are at this machine")
+    assert _speed({"speed": None}) == ""
+
+
 def test_which_runtimes_are_anchored() -> None:
     assert wants_anchor(create_runtime("onnxruntime-cpu", check=False))
     assert wants_anchor(create_runtime("torch-cpu", check=False))
@@ -132,3 +183,6 @@ def test_real_measurements_record_the_correction() -> None:
     assert speed_reference(runtime, 1) is speed_reference(runtime, 1)
     assert speed_reference(runtime, 1) is not speed_reference(runtime, 2)
     assert len(speed_reference(runtime, 1).medians) >= 2
+    assert len(speed_reference(runtime, 1).windows) >= 2  # one a window of the measurement
+    assert speed_spread(runtime, 1, "off") is None  # no correction, nothing recorded
+    assert speed_spread(runtime, 7) is None  # nothing measured at that batch
