@@ -572,3 +572,71 @@ def test_a_trained_front_larger_than_k_keeps_both_ends() -> None:
     assert {m.name for m in kept} == {"a", "c", "fast"}
     assert {m.name for m in dropped} == {"b", "d"}
     assert reasons["b"].startswith("a spare: as good as those kept") and "spread" in reasons["b"]
+
+
+def test_a_spare_a_kept_model_dominates_says_so() -> None:
+    # The spread of the second front kept its ends; those left out of it are dominated by
+    # the first front's model, and the reason says that, not "none dominates it".
+    from hwnas.export.keep import keep_best
+
+    models = [
+        _trained("x", 0.99, 0.005),
+        _trained("a", 0.98, 0.030),
+        _trained("b", 0.97, 0.020),
+        _trained("c", 0.96, 0.015),
+        _trained("d", 0.95, 0.010),
+    ]
+    kept, _dropped, reasons = keep_best(models, ("error", "latency_ms"), 3)
+    assert [m.name for m in kept] == ["x", "a", "d"]
+    for name in ("b", "c"):
+        assert reasons[name].startswith("a spare: x, kept, dominates it once trained")
+        assert "spread" not in reasons[name] and "none dominates" not in reasons[name]
+
+
+def test_one_place_keeps_the_most_accurate_and_says_so() -> None:
+    from hwnas.export.keep import keep_best
+
+    front = [_trained("a", 0.99, 0.030), _trained("b", 0.95, 0.010)]
+    kept, _dropped, reasons = keep_best(front, ("error", "latency_ms"), 1)
+    assert [m.name for m in kept] == ["a"]
+    assert reasons["b"] == (
+        "a spare: as good as those kept on validation accuracy and measured latency once "
+        "trained (none dominates it); the most accurate of that front was kept"
+    )
+
+
+def test_the_fastest_end_goes_to_a_hand_designed_network_that_ties_it() -> None:
+    from hwnas.export.keep import keep_best
+
+    front = [
+        _trained("a", 0.99, 0.030),
+        _trained("b", 0.98, 0.025),
+        _trained("c", 0.97, 0.020),
+        _trained("d", 0.95, 0.015),
+    ]
+    for hand_first in (True, False):
+        hand = _trained("lenet5", 0.90, 0.010, hand="lenet5")
+        fast = _trained("fast", 0.90, 0.010)
+        ends = [hand, fast] if hand_first else [fast, hand]
+        kept, _dropped, reasons = keep_best([*front, *ends], ("error", "latency_ms"), 2)
+        assert [m.name for m in kept] == ["a", "lenet5"], hand_first
+        assert "hand-designed lenet5" in reasons["fast"]
+
+
+def test_with_three_objectives_the_best_on_each_comes_first() -> None:
+    from dataclasses import replace
+
+    from hwnas.export.keep import keep_best
+
+    models = [
+        replace(_trained("a", 0.99, 0.030), params=100),
+        replace(_trained("fast", 0.97, 0.005), params=500),
+        replace(_trained("c", 0.95, 0.020), params=50),
+        replace(_trained("small", 0.90, 0.025), params=10),
+    ]
+    objectives = ("error", "latency_ms", "params")
+    kept, _, _ = keep_best(models, objectives, 2)
+    assert [m.name for m in kept] == ["a", "fast"]
+    kept, _dropped, reasons = keep_best(models, objectives, 3)
+    assert [m.name for m in kept] == ["a", "fast", "small"]
+    assert "validation accuracy, measured latency and parameters" in reasons["c"]

@@ -102,12 +102,14 @@ def keep_best(
     not kept (by name).
 
     Best: feasible first, then by non-domination rank on trained validation accuracy and
-    measured latency, then by validation accuracy. A model is passed over when a
-    hand-designed network trained with it (kept or not) and meeting the budgets is as good
-    on every objective (as accurate and as fast, or better): a user would deploy that
-    network instead. That holds for a hand-designed network too, against the others (on
-    a tie the one ranked first stays). The next one fills its place, and fewer than ``k``
-    are kept when none is left.
+    measured latency (the run's objectives), then by validation accuracy; a rank with
+    more models than the places left is taken spread along it (:func:`_spread_within_groups`).
+    A model is passed over when a hand-designed network trained with it (kept or not) and
+    meeting the budgets is as good on every objective (as accurate and as fast, or
+    better): a user would deploy that network instead, and it takes the place (it is
+    considered next). That holds for a hand-designed network too, against the others (on
+    a tie the one ranked first stays). The next one fills a place left, and fewer than
+    ``k`` are kept when none is left.
     """
     from hwnas.pareto import nondominated_ranks
 
@@ -120,28 +122,17 @@ def keep_best(
         range(len(models)),
         key=lambda i: (not models[i].feasible, int(ranks[i]), -models[i].val_accuracy),
     )
-    order = _spread_within_groups(order, models, ranks, k)
+    order, spread = _spread_within_groups(order, models, ranks, F, k)
     # Every hand-designed network trained and feasible, kept or not: one that a kept model
     # outranks is still there to deploy, and a model no better than it is not worth export.
     hand = [i for i in order if models[i].hand_designed and models[i].feasible]
     rank_of = {i: n for n, i in enumerate(order)}
+    words = _objective_words(objectives)
     reasons: dict[str, str] = {}
     kept: list[int] = []
-    for i in order:
-        if len(kept) == k:
-            same_rank_kept = any(
-                int(ranks[j]) == int(ranks[i]) and models[j].feasible == models[i].feasible
-                for j in kept
-            )
-            reasons[models[i].name] = (
-                f"a spare: as good as those kept on validation accuracy and measured latency "
-                f"once trained (none dominates it), and the {k} kept are spread along that "
-                "front"
-                if same_rank_kept
-                else "a spare: others ranked better on validation accuracy and measured "
-                "latency once trained"
-            )
-            continue
+    todo = list(order)
+    while todo:
+        i = todo.pop(0)
         model = models[i]
         by = [h for h in hand if h != i and np.all(F[h] <= F[i])]
         if model.hand_designed:
@@ -155,6 +146,11 @@ def keep_best(
                 f"(validation accuracy {h.val_accuracy:.4f} vs {model.val_accuracy:.4f}, "
                 f"latency {_ms(_latency(h))} vs {_ms(_latency(model))})"
             )
+            if by[0] in todo:  # it takes this one's place along the front
+                todo.remove(by[0])
+                todo.insert(0, by[0])
+        elif len(kept) == k:
+            reasons[model.name] = _spare_reason(i, kept, models, ranks, F, spread, words)
         else:
             kept.append(i)
     return (
@@ -164,27 +160,81 @@ def keep_best(
     )
 
 
+def _spare_reason(
+    i: int,
+    kept: list[int],
+    models: list[ExportedModel],
+    ranks: np.ndarray,
+    F: np.ndarray,
+    spread: set[int],
+    words: str,
+) -> str:
+    """Why trained model ``i`` was left out once ``kept`` filled every place."""
+    over = [j for j in kept if np.all(F[j] <= F[i]) and np.any(F[j] < F[i])]
+    if over:
+        return (
+            f"a spare: {models[over[0]].name}, kept, dominates it once trained (as good or "
+            f"better on {words})"
+        )
+    if any(
+        int(ranks[j]) == int(ranks[i]) and models[j].feasible == models[i].feasible for j in kept
+    ):
+        how = (
+            f"the {len(kept)} kept are spread along that front"
+            if i in spread
+            else "the most accurate of that front was kept"
+            if len(kept) == 1
+            else f"the {len(kept)} most accurate of that front were kept"
+        )
+        return f"a spare: as good as those kept on {words} once trained (none dominates it); {how}"
+    return f"a spare: others ranked better on {words} once trained"
+
+
+def _objective_words(objectives: Sequence[str]) -> str:
+    """The objectives as a reason names them: ``validation accuracy and measured latency``."""
+    names = {
+        "error": "validation accuracy",
+        "latency_ms": "measured latency",
+        "macs": "MACs",
+        "params": "parameters",
+    }
+    words = [names.get(o, o) for o in objectives]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
 def _spread_within_groups(
-    order: list[int], models: list[ExportedModel], ranks: np.ndarray, k: int
-) -> list[int]:
+    order: list[int], models: list[ExportedModel], ranks: np.ndarray, F: np.ndarray, k: int
+) -> tuple[list[int], set[int]]:
     """``order`` with each group of equal feasibility and rank that holds more models than
-    the places left reordered so that the ones taken first are spread along it (in
-    accuracy order, the most accurate and the fastest both kept): the trained front can
-    be larger than ``k``, and taking its ``k`` most accurate had dropped its fastest model,
-    where latency budgets bite."""
+    the places left (two or more) reordered so that the ones taken first are spread along
+    it, and the members of the groups so reordered.
+
+    The trained front can be larger than ``k``, and taking its ``k`` most accurate had
+    dropped its fastest model, where latency budgets bite. So the best of the group on
+    each objective comes first (the most accurate, then the fastest, then the smallest:
+    the run's objectives in their order), then picks spread evenly along its accuracy
+    order (both ends of a two-objective front), then the rest in accuracy order.
+    """
     from itertools import groupby
 
     from hwnas.pareto import spread_indices
 
     out: list[int] = []
+    spread: set[int] = set()
     for _, members in groupby(order, key=lambda i: (not models[i].feasible, int(ranks[i]))):
         group = list(members)  # most accurate first
-        room = max(1, k - len(out))
-        if len(group) > room:
-            first = [group[j] for j in spread_indices(len(group), room)]
+        room = k - len(out)
+        if 2 <= room < len(group):
+            first: list[int] = []
+            # The best on each objective (the first in accuracy order on a tie).
+            best = [group[int(np.argmin(F[group, c]))] for c in range(F.shape[1])]
+            for i in best + [group[j] for j in spread_indices(len(group), room)]:
+                if i not in first and len(first) < room:
+                    first.append(i)
             group = first + [i for i in group if i not in first]
+            spread.update(group)
         out += group
-    return out
+    return out, spread
 
 
 def _latency(model: ExportedModel) -> float | None:
