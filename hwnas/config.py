@@ -544,5 +544,19 @@ def _build_components(config: SearchConfig) -> None:
         check_recipe("evaluator", recipe, ())
 
 
+def check_runnable_here(config: SearchConfig) -> None:
+    """Refuse, by field, what this machine cannot run of a validated ``config`` (its
+    executor's :meth:`~hwnas.executors.Executor.check_here`): before a search starts or
+    resumes, not when a run folder is opened (a run searched on a Ray cluster with GPUs is
+    still exported and reported here)."""
+    from hwnas.executors import create_executor
+
+    executor = create_executor(config.executor.name, _no_evaluator, **config.executor.options())
+    try:
+        executor.check_here()
+    finally:
+        executor.close()
+
+
 def _no_evaluator() -> Any:
     raise AssertionError("only built to check the executor's options")

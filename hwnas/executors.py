@@ -59,6 +59,12 @@ class Executor(abc.ABC):
     def run(self, archs: Sequence[Arch]) -> Iterator[tuple[int, Outcome]]:
         """Evaluate ``archs``; yield ``(index into archs, outcome)`` as each finishes."""
 
+    def check_here(self) -> None:
+        """Refuse settings this machine cannot run (a missing package, a GPU it lacks) with
+        a :class:`ConfigError`, before a search starts or resumes; nothing by default. Not
+        part of validating a config: an existing run made elsewhere still opens here."""
+        return None
+
     def close(self) -> None:
         """Release workers."""
         return None
@@ -321,16 +327,6 @@ class RayExecutor(_WorkerExecutor):
         retries: int = 1,
     ) -> None:
         super().__init__(factory, workers, threads, timeout_s, retries)
-        import importlib.util
-
-        if importlib.util.find_spec("ray") is None:
-            # Refused with the config, before a run folder exists (not once searching).
-            raise ConfigError(
-                "executor.name",
-                "an executor whose package is installed: 'ray' needs Ray (pip install "
-                "'hwnas[ray]'), or use 'process' on one machine",
-                "ray",
-            )
         for field, value in (
             ("cpus_per_worker", cpus_per_worker),
             ("gpus_per_worker", gpus_per_worker),
@@ -339,7 +335,25 @@ class RayExecutor(_WorkerExecutor):
                 raise ConfigError(f"executor.{field}", "a number >= 0", value)
         if address is not None and not isinstance(address, str):
             raise ConfigError("executor.address", "a Ray address such as 'auto'", address)
-        if gpus_per_worker and address is None:
+        self.cpus_per_worker = float(cpus_per_worker)
+        self.gpus_per_worker = float(gpus_per_worker)
+        self.address = address
+        self._ray: Any = None
+        self._started_ray = False
+        self._actors: list[Any] = []
+
+    def check_here(self) -> None:
+        """Ray installed, and no GPUs asked of a local instance on a machine without any."""
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:
+            raise ConfigError(
+                "executor.name",
+                "an executor whose package is installed: 'ray' needs Ray (pip install "
+                "'hwnas[ray]'), or use 'process' on one machine",
+                "ray",
+            )
+        if self.gpus_per_worker and self.address is None:
             import torch
 
             if not torch.cuda.is_available():
@@ -349,14 +363,8 @@ class RayExecutor(_WorkerExecutor):
                     "executor.gpus_per_worker",
                     "0 on this machine, which has no CUDA GPU (or an executor.address of "
                     "a cluster with GPUs)",
-                    gpus_per_worker,
+                    self.gpus_per_worker,
                 )
-        self.cpus_per_worker = float(cpus_per_worker)
-        self.gpus_per_worker = float(gpus_per_worker)
-        self.address = address
-        self._ray: Any = None
-        self._started_ray = False
-        self._actors: list[Any] = []
 
     def _start(self) -> Any:
         if self._ray is None:

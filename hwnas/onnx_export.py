@@ -59,7 +59,7 @@ def export_onnx(
     from hwnas.io import atomic_write_bytes
 
     if Path(path).is_dir():
-        raise ConfigError("out", "the path of an .onnx file, not a folder", str(path))
+        raise ConfigError("path", "the path of an .onnx file, not a folder", str(path))
     was_training = model.training
     model.eval()
     buffer = io.BytesIO()

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hwnas.config import SearchConfig, load_config, validate_config
+from hwnas.config import SearchConfig, check_runnable_here, load_config, validate_config
 
 
 @dataclass
@@ -245,6 +245,7 @@ def run_pipeline(
     elif isinstance(config, dict):
         config = validate_config(config)
     check_text_data(config)
+    check_runnable_here(config)
     say = log or (lambda message: None)
     profile = metrics = None
     predictor_path = None

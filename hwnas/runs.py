@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from hwnas.config import SearchConfig, load_config, validate_config
+from hwnas.config import SearchConfig, check_runnable_here, load_config, validate_config
 from hwnas.errors import ConfigError, HwnasError
 from hwnas.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from hwnas.profiling.calibration import CALIBRATION_FILE, RUN_PREDICTOR_FILE
@@ -396,6 +396,7 @@ def search(
         config = load_config(config)
     elif isinstance(config, dict):
         config = validate_config(config)
+    check_runnable_here(config)
     run_id = run_id or _new_run_id(config)
     if not run_id or "/" in run_id or run_id.startswith(".") or len(run_id) > 200:
         raise ConfigError("run_id", "a folder name of at most 200 characters", run_id)
@@ -508,6 +509,7 @@ def _calibrate(
 def resume(run_dir: str | Path, *, progress: bool = False) -> SearchRun:
     """Continue the search of an existing run folder from its store."""
     run = open_run(run_dir)
+    check_runnable_here(run.config)
     return _run(run.components, run.path, progress)
 
 

@@ -79,5 +79,13 @@ def test_space_export_to_a_folder_is_refused_by_name(tmp_path, capsys) -> None:
     arch = "|avg_pool_3x3~0|+|skip_connect~0|none~1|+|none~0|none~1|none~2|"
     assert main(["space", "export", "nb201", arch, "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert f"out: expected the path of an .onnx file, not a folder, got '{tmp_path}'" in err
+    assert f"--out: expected the path of an .onnx file, not a folder, got '{tmp_path}'" in err
     assert ".tmp" not in err
+    from hwnas.errors import ConfigError
+    from hwnas.onnx_export import export_onnx
+    from hwnas.spaces import create_space
+
+    space = create_space("nb201")
+    model = space.build(space.parse(arch), (3, 8, 8), 10)
+    with pytest.raises(ConfigError, match=r"^path: expected the path of an \.onnx file"):
+        export_onnx(model, tmp_path, (3, 8, 8))  # the library names its argument

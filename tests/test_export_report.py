@@ -398,7 +398,7 @@ def test_a_report_before_export_says_so_and_how_to_export(tiny, tmp_path) -> Non
 
 
 def test_hwnas_export_takes_the_run_s_export_section_and_checks_its_flags(
-    tiny, tmp_path, capsys
+    tiny, tmp_path, capsys, monkeypatch
 ) -> None:
     # `hwnas export RUN` trained 30 epochs, the whole front, fp32 only, whatever the run's
     # export section said; --epochs 0 meant the default; --opset 5 ended in a traceback.
@@ -421,3 +421,21 @@ def test_hwnas_export_takes_the_run_s_export_section_and_checks_its_flags(
     # A flag still wins.
     assert main(["export", str(run.path), "--no-measure", "--json", "--variants", "fp32"]) == 0
     assert json.loads(capsys.readouterr().out)["models"][0]["variants"] == {}
+    # An earlier export's baselines go with it, and hwnas export says so, also when the new
+    # export ends with models that miss a budget (written, then exit 1).
+    (run.path / "export" / "baselines.json").write_text("{}")
+    assert main(["export", str(run.path), "--no-measure"]) == 0
+    assert "the earlier export's baselines went with it" in capsys.readouterr().err
+    assert not (run.path / "export" / "baselines.json").exists()
+    (run.path / "export" / "baselines.json").write_text("{}")
+    import hwnas.export.run as export_module
+    from hwnas.errors import BudgetsUnmetError
+
+    monkeypatch.setattr(
+        export_module,
+        "budgets_unmet",
+        lambda manifest, path: BudgetsUnmetError(f"{path}: none meets the budgets", manifest),
+    )
+    assert main(["export", str(run.path), "--no-measure"]) != 0
+    err = capsys.readouterr().err
+    assert "none meets the budgets" in err and "baselines went with it" in err

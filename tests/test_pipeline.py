@@ -325,7 +325,8 @@ def test_hwnas_search_uses_this_machines_predictor_as_hwnas_run_would(tmp_path, 
     where = ["--predictors-dir", str(tmp_path / "predictors")]
     assert main([*args, *where]) == 2  # none fits yet: hwnas run would make one
     err = capsys.readouterr().err
-    assert "device.predictor" in err and f"'hwnas run {path}' profiles this machine" in err
+    hint = f"'hwnas run {path} --predictors-dir {tmp_path / 'predictors'}' profiles this machine"
+    assert "device.predictor" in err and hint in err
     assert not (tmp_path / "runs" / "s").exists()
     made, _, _ = ensure_predictor(validate_config(config), **_dirs(tmp_path))
     assert main([*args, *where]) == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -69,28 +70,35 @@ def _cmd_export(args: argparse.Namespace) -> None:
     hand_designed = section.hand_designed if args.hand_designed is None else args.hand_designed
     from hwnas.baselines import BASELINES_FILE
 
-    had_baselines = (Path(args.run) / "export" / BASELINES_FILE).is_file()
-    manifest = export_run(
-        args.run,
-        top_k=top_k,
-        spare=spare,
-        epochs=section.epochs if args.epochs is None else args.epochs,  # export_run checks
-        seed=args.seed,
-        opset=args.opset,
-        variants=("fp32", *[v for v in variants if v != "fp32"]),
-        measure=not args.no_measure,
-        progress=not args.json,
-        baselines=hand_designed,
-    )
+    baselines_file = Path(args.run) / "export" / BASELINES_FILE
+    had_baselines = baselines_file.is_file()
+    try:
+        manifest = export_run(
+            args.run,
+            top_k=top_k,
+            spare=spare,
+            epochs=section.epochs if args.epochs is None else args.epochs,  # export_run checks
+            seed=args.seed,
+            opset=args.opset,
+            variants=("fp32", *[v for v in variants if v != "fp32"]),
+            measure=not args.no_measure,
+            progress=not args.json,
+            baselines=hand_designed,
+        )
+    finally:
+        # Also when the new export ends unmet (written, then the error): it replaced the
+        # folder, and the earlier baselines with it.
+        if had_baselines and not baselines_file.is_file() and not args.json:
+            print(
+                "the earlier export's baselines went with it (they were of its models): "
+                f"hwnas baselines {args.run} compares the new models with the hand-designed "
+                "networks",
+                file=sys.stderr,
+            )
     if args.json:
         print(json.dumps(manifest, indent=2))
         return
     print_summary(manifest, args.run)
-    if had_baselines:
-        print(
-            "the earlier export's baselines went with it (they were of its models): "
-            f"hwnas baselines {args.run} compares these with the hand-designed networks"
-        )
 
 
 def _run_export_section(run: str) -> Any:

@@ -35,19 +35,29 @@ def add_parser(commands: Any) -> None:
 def _with_this_machines_predictor(args: argparse.Namespace, say: Any) -> Any:
     """The config, with ``device.predictor`` set to this machine's predictor in
     ``predictors/`` (the one ``hwnas run`` would use) when it names none."""
+    from pathlib import Path
+
     from hwnas.config import load_config, validate_config
     from hwnas.pipeline import find_predictor
+    from hwnas.runs import check_text_data
 
     config = load_config(args.config)
+    # The data and the space first: no predictor helps a space that cannot read them.
+    check_text_data(config)
     if config.device is None or config.device.predictor is not None:
         return config
     path, why = find_predictor(config, predictors_dir=args.predictors_dir)
     if path is None:
+        where = Path(args.predictors_dir)
+        run = f"hwnas run {args.config}" + (
+            f" --predictors-dir {where}" if where != Path("predictors") else ""
+        )
         raise ConfigError(
             "device.predictor",
-            "the path of a fitted latency predictor: none fits this machine in "
-            f"{args.predictors_dir}/ ({why}); 'hwnas run {args.config}' profiles this "
-            "machine and fits one first (or 'hwnas profile' and 'hwnas fit')",
+            f"the path of a fitted latency predictor: none fits this machine in {where}/ "
+            f"({why}); '{run}' profiles this machine and fits one there before it "
+            "searches (and exports and reports), or 'hwnas profile' and 'hwnas fit' make "
+            "one",
         )
     say(f"latency predictor: {path} (this machine's; device.predictor names none)")
     device = config.device.model_copy(update={"predictor": path})
@@ -71,10 +81,14 @@ def _cmd_search(args: argparse.Namespace) -> int | None:
             log=None if args.json else lambda line: print(line, file=sys.stderr, flush=True),
             on_created=resume_hint("search"),
         )
-    if args.json:
-        print(json.dumps(run.to_dict(), indent=2))
-        return None
     result = run.result
+    nothing = None if result.pareto else _nothing_feasible(run.path)
+    if args.json:
+        info = run.to_dict()
+        if nothing is not None:
+            info["nothing_feasible"] = nothing
+        print(json.dumps(info, indent=2))
+        return None if nothing is None else 1
     objectives = list(run.config.objectives)
     print(
         f"run {run.path}: {result.evaluations} evaluations, {result.generations} steps, "
@@ -92,14 +106,20 @@ def _cmd_search(args: argparse.Namespace) -> int | None:
 
         print(calibration_text(run.calibration))
     print(f"wrote {run.path / 'pareto.json'}")
-    if not result.pareto:
-        from hwnas.export.selection import nothing_feasible_message
-        from hwnas.runs import open_run
-
-        opened = open_run(run.path)
-        with opened.store() as store:
-            candidates = store.candidates()
-        budgets = opened.components.budgets, opened.components.search_budgets
-        print(f"hwnas: {nothing_feasible_message(candidates, *budgets)}", file=sys.stderr)
+    if nothing is not None:
+        print(f"hwnas: {nothing}", file=sys.stderr)
         return 1
     return None
+
+
+def _nothing_feasible(run_dir: Any) -> str:
+    """Why a finished search found nothing that meets the budgets (how close it came)."""
+    from hwnas.export.selection import nothing_feasible_message
+    from hwnas.runs import open_run
+
+    opened = open_run(run_dir)
+    with opened.store() as store:
+        candidates = store.candidates()
+    return nothing_feasible_message(
+        candidates, opened.components.budgets, opened.components.search_budgets
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from hwnas.cli.common import add_json, add_shape_args, emit, resolve_shape, seed_arg
@@ -135,6 +136,8 @@ def _cmd_space_export(args: argparse.Namespace) -> None:
 
     if not MIN_OPSET <= args.opset <= MAX_OPSET:
         raise ConfigError("--opset", f"an ONNX opset from {MIN_OPSET} to {MAX_OPSET}", args.opset)
+    if Path(args.out).is_dir():
+        raise ConfigError("--out", "the path of an .onnx file, not a folder", args.out)
     space = create_space(args.space)
     arch = space.parse(args.arch)
     shape, classes, _ = resolve_shape(args)

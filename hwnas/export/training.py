@@ -98,7 +98,8 @@ def train_models(
             task = None
             if bar is not None:
                 task = bar.add_task(
-                    f"training {len(archs)} models in {workers} processes", total=len(archs)
+                    f"training {len(archs)} models in {min(workers, len(archs))} processes",
+                    total=len(archs),
                 )
             for index, outcome in executor.run(list(archs)):
                 if not isinstance(outcome, EvalResult):

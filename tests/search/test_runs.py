@@ -159,6 +159,11 @@ def test_a_search_with_nothing_feasible_says_why_and_exits_1(tmp_path, capsys) -
     assert "Pareto set (0)" in out
     assert "no evaluated candidate meets every budget (8 evaluated" in err
     assert "accuracy >= 0.999" in err
+    # The same with --json (scripts use it): exit 1, and the JSON says why.
+    argv = ["search", str(path), "--runs-dir", str(tmp_path), "--run-id", "j", "--json"]
+    assert main(argv) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["pareto"] == [] and "accuracy >= 0.999" in out["nothing_feasible"]
 
 
 SCRIPT = """
