@@ -15,7 +15,6 @@ runs train one model after the other in this process.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -123,7 +122,6 @@ def _train_here(
 ) -> tuple[nn.Module, TrainResult, float]:
     from hwnas.train import train_arch
 
-    started = time.perf_counter()
     model, result = train_arch(
         components.space,
         arch,
@@ -133,7 +131,8 @@ def _train_here(
         evaluate_test=True,
         progress=progress,
     )
-    return model, result, time.perf_counter() - started
+    # The training's own seconds, as a worker reports them (FinalTraining).
+    return model, result, result.seconds
 
 
 def _rebuilt(
