@@ -238,7 +238,7 @@ def run_pipeline(
         NothingFeasibleError: The search evaluated no candidate meeting the budgets
             (raised after the report of the search).
     """
-    from hwnas.runs import check_text_data, search
+    from hwnas.runs import check_text_data, new_run_folder, search
 
     if isinstance(config, str | Path):
         config = load_config(config)
@@ -246,6 +246,8 @@ def run_pipeline(
         config = validate_config(config)
     check_text_data(config)
     check_runnable_here(config)
+    if run_id is not None:  # refused before the device is profiled, not after
+        new_run_folder(runs_dir, run_id)
     say = log or (lambda message: None)
     profile = metrics = None
     predictor_path = None

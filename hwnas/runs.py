@@ -312,6 +312,32 @@ def open_run(run_dir: str | Path) -> OpenRun:
     return OpenRun(run_dir, config, _Components(config, run_dir))
 
 
+def new_run_folder(runs_dir: str | Path, run_id: str) -> Path:
+    """The path of a new run folder ``runs_dir/run_id`` (not created).
+
+    Raises:
+        ConfigError: ``run_id`` is not a plain folder name.
+        HwnasError: The folder exists already.
+    """
+    if (
+        not isinstance(run_id, str)
+        or not run_id
+        or "/" in run_id
+        or "\\" in run_id
+        or run_id.startswith(".")
+        or len(run_id) > 200
+    ):
+        raise ConfigError(
+            "run_id",
+            "a plain folder name (no '/', not starting with '.') of at most 200 characters",
+            run_id,
+        )
+    final = Path(runs_dir) / run_id
+    if final.exists():
+        raise HwnasError(f"run folder {final} exists already (resume it with --resume {final})")
+    return final
+
+
 def _new_run_id(config: SearchConfig) -> str:
     return f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
@@ -397,17 +423,13 @@ def search(
     elif isinstance(config, dict):
         config = validate_config(config)
     check_runnable_here(config)
-    run_id = run_id or _new_run_id(config)
-    if not run_id or "/" in run_id or run_id.startswith(".") or len(run_id) > 200:
-        raise ConfigError("run_id", "a folder name of at most 200 characters", run_id)
+    final = new_run_folder(runs_dir, run_id or _new_run_id(config))
+    run_id = final.name
     from hwnas.data.load import absolute_spec
 
     # The run folder's config reads the same data from any working directory.
     data = config.data.model_copy(update={"name": absolute_spec(config.data.name)})
     config = config.model_copy(update={"data": data})
-    final = Path(runs_dir) / run_id
-    if final.exists():
-        raise HwnasError(f"run folder {final} exists already (resume it with --resume {final})")
     partial = Path(runs_dir) / f".{run_id}.partial"
     if partial.exists():
         shutil.rmtree(partial)

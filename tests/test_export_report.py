@@ -71,6 +71,15 @@ def test_manifest_lists_verified_measured_models(exported) -> None:
         for variant in ("fp16", "int8"):
             info = model["variants"][variant]
             assert (run / "export" / info["file"]).is_file()
+            # Its own figures in its own file (it was converted with fp32's metadata).
+            own = {p.key: p.value for p in onnx.load(run / "export" / info["file"]).metadata_props}
+            assert own["hwnas.variant"] == variant and own["hwnas.arch"] == model["arch"]
+            assert float(own["hwnas.measured_latency_ms"]) == pytest.approx(
+                info["measured_latency_ms"], rel=1e-5
+            )
+            assert float(own["hwnas.val_accuracy"]) == pytest.approx(info["val_accuracy"], abs=1e-6)
+            assert own["hwnas.fp32_measured_latency_ms"] == meta["hwnas.measured_latency_ms"]
+            assert "hwnas.predicted_latency_ms" not in own
             assert info["measured_latency_ms"] > 0 and 0 <= info["val_accuracy"] <= 1
             assert isinstance(info["parity"], bool) and info["parity_rule"]
             assert info["offered"] == (

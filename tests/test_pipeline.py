@@ -333,3 +333,15 @@ def test_hwnas_search_uses_this_machines_predictor_as_hwnas_run_would(tmp_path, 
     assert f"latency predictor: {made} (this machine's" in capsys.readouterr().err
     saved = yaml.safe_load((tmp_path / "runs" / "s" / "config.yaml").read_text())
     assert saved["device"]["predictor"] == made
+
+
+def test_an_existing_run_folder_is_refused_before_the_device_is_profiled(tmp_path) -> None:
+    from hwnas.errors import ConfigError, HwnasError
+
+    (tmp_path / "runs" / "taken").mkdir(parents=True)
+    config = {**TINY, "objectives": ["error", "latency_ms"], "device": PROFILE_QUICKLY}
+    with pytest.raises(HwnasError, match=r"run folder .*taken exists already"):
+        run_pipeline(config, runs_dir=tmp_path / "runs", run_id="taken", **_dirs(tmp_path))
+    assert not (tmp_path / "profiles").exists() and not (tmp_path / "predictors").exists()
+    with pytest.raises(ConfigError, match=r"^run_id: expected a plain folder name \(no '/'"):
+        run_pipeline(config, runs_dir=tmp_path / "runs", run_id="../up", **_dirs(tmp_path))

@@ -119,7 +119,8 @@ def print_summary(manifest: dict[str, Any], run: str) -> None:
     """The manifest for people: selection, calibration, one line per model, failures."""
     from hwnas.export import calibration_text, speed_text
 
-    print(f"exported {len(manifest['models'])} models to {run}/export/")
+    n = len(manifest["models"])
+    print(f"exported {n} model{'' if n == 1 else 's'} to {run}/export/")
     if manifest.get("refilled"):
         print(
             f"trained {manifest['trained']}: {manifest['refilled']} more of the measured pool "

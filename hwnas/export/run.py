@@ -293,7 +293,11 @@ def export_run(
         if short < 1 or not more:
             break
         if progress:
-            _warn(f"{short} of the {top_k} models short once trained: training {len(more)} more")
+            _warn(
+                f"{top_k - short} of the {top_k} places filled once trained (the others over "
+                "a budget once measured, or no better than a hand-designed network): "
+                f"training {len(more)} more of the measured pool"
+            )
         models += train(more, len(models))
         room -= len(more)
         refills += len(more)

@@ -219,7 +219,7 @@ def make_variant(
     checked = parity(variant, onnx_logits(fp32_path, val_x), val, dataset.val.y.numpy())
     test = onnx_logits(target, dataset.test.x.numpy().astype(np.float32))
     ms, how = _latency(target, measure, screen, fp32_ms)
-    return {
+    out = {
         "file": target.name,
         "val_accuracy": accuracy(val, dataset.val.y.numpy()),
         "test_accuracy": accuracy(test, dataset.test.y.numpy()),
@@ -227,6 +227,35 @@ def make_variant(
         "latency_protocol": how,
         **checked,
     }
+    own_metadata(target, variant, out)
+    return out
+
+
+def own_metadata(path: Path, variant: str, figures: Mapping[str, Any]) -> None:
+    """Give a variant file (converted with the fp32 file's metadata) its own figures:
+    ``hwnas.variant``, its accuracies and measured latency; the latency predictions,
+    which are fp32's, move to ``hwnas.fp32_*`` keys."""
+    import onnx
+
+    from hwnas.io import atomic_write_bytes
+
+    proto = onnx.load(str(path))
+    props = {p.key: p.value for p in proto.metadata_props}
+    for key in ("predicted_latency_ms", "search_predicted_latency_ms", "measured_latency_ms"):
+        if f"hwnas.{key}" in props:
+            props[f"hwnas.fp32_{key}"] = props.pop(f"hwnas.{key}")
+    ms = figures.get("measured_latency_ms")
+    props.update(
+        {
+            "hwnas.variant": variant,
+            "hwnas.val_accuracy": f"{figures['val_accuracy']:.6f}",
+            "hwnas.test_accuracy": f"{figures['test_accuracy']:.6f}",
+            "hwnas.measured_latency_ms": "" if ms is None else f"{ms:.6g}",
+        }
+    )
+    del proto.metadata_props[:]
+    onnx.helper.set_model_props(proto, props)
+    atomic_write_bytes(path, proto.SerializeToString())
 
 
 def _latency(

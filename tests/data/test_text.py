@@ -70,7 +70,7 @@ def test_the_word_tokenizer_lowercases_splits_punctuation_and_round_trips() -> N
 def test_a_user_tokenises_words_from_the_metadata_alone() -> None:
     tok = WordTokenizer.fit(["a lovely film", "an awful film", "lovely, lovely"], max_vocab=50)
     meta = token_metadata(tok.vocabulary, 6, "word")
-    assert meta["hwnas.tokenizer"] == "word" and meta["hwnas.lowercase"] == "True"
+    assert meta["hwnas.tokenizer"] == "word" and meta["hwnas.lowercase"] == "true"
     vocab, pattern = json.loads(meta["hwnas.vocabulary"]), meta["hwnas.pattern"]
     unk, pad = int(meta["hwnas.unk_id"]), int(meta["hwnas.pad_id"])
     texts = ["A LOVELY, unseen film!", "awful"]

@@ -237,7 +237,10 @@ def token_metadata(
         return {}
     record = vocabulary_record(vocabulary, length, tokenizer)
     return {
-        f"hwnas.{key}": json.dumps(value, ensure_ascii=False) if key == "vocabulary" else str(value)
+        # JSON for the list and for booleans (``true``, as hwnas.feasible), plain text else.
+        f"hwnas.{key}": json.dumps(value, ensure_ascii=False)
+        if isinstance(value, list | bool)
+        else str(value)
         for key, value in record.items()
     }
 
