@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 
 from hwnas.config import SearchConfig, check_runnable_here, load_config, validate_config
-from hwnas.errors import ConfigError, HwnasError
+from hwnas.errors import ConfigError, DataError, HwnasError
 from hwnas.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from hwnas.profiling.calibration import CALIBRATION_FILE, RUN_PREDICTOR_FILE
 from hwnas.search import CheapMetrics, SearchResult, run_search
@@ -111,12 +111,13 @@ class _Components:
         config: SearchConfig,
         run_dir: Path,
         calibrate: Callable[[_Components], Any] | None = None,
+        dataset: Any = None,
     ) -> None:
         from hwnas.spaces import create_space
 
         self.config = config
         self.space = create_space(config.space.name, **config.space.options())
-        self.dataset = config.data.load()
+        self.dataset = config.data.load() if dataset is None else dataset
         check_text_data(config, self.dataset)
         self.run_dir = run_dir
         self.budgets = config.parsed_budgets()
@@ -299,8 +300,63 @@ def check_run_folder(run_dir: str | Path) -> Path:
     return run_dir
 
 
-def open_run(run_dir: str | Path) -> OpenRun:
-    """Open and check a run folder (config.yaml and run.db that agree)."""
+@dataclass(frozen=True)
+class StoredData:
+    """What a run recorded of its dataset (the store's ``dataset``, :meth:`Dataset.summary`):
+    enough to read the run (its report) once the data is no longer where it was. It has
+    no samples: nothing can be trained or evaluated on it."""
+
+    name: str
+    input_shape: tuple[int, ...]
+    num_classes: int
+    classes: tuple[str, ...]
+    sizes: dict[str, int]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    fingerprint: str | None = None
+    vocabulary: tuple[str, ...] | None = None
+    tokenizer: str | None = None
+
+    @classmethod
+    def from_summary(cls, summary: dict[str, Any]) -> StoredData:
+        vocabulary = summary.get("vocabulary")
+        return cls(
+            name=str(summary["name"]),
+            input_shape=tuple(int(v) for v in summary["input_shape"]),
+            num_classes=int(summary["num_classes"]),
+            classes=tuple(str(c) for c in summary["classes"]),
+            sizes={str(k): int(v) for k, v in summary["sizes"].items()},
+            mean=tuple(float(v) for v in summary["mean"]),
+            std=tuple(float(v) for v in summary["std"]),
+            fingerprint=summary.get("fingerprint"),
+            vocabulary=None if vocabulary is None else tuple(str(t) for t in vocabulary),
+            tokenizer=summary.get("tokenizer"),
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """As recorded."""
+        out: dict[str, Any] = {
+            "name": self.name,
+            "input_shape": list(self.input_shape),
+            "num_classes": self.num_classes,
+            "classes": list(self.classes),
+            "sizes": dict(self.sizes),
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "fingerprint": self.fingerprint,
+        }
+        if self.vocabulary is not None:
+            out |= {"vocabulary": list(self.vocabulary), "tokenizer": self.tokenizer}
+        return out
+
+
+def open_run(run_dir: str | Path, *, need_data: bool = True) -> OpenRun:
+    """Open and check a run folder (config.yaml and run.db that agree).
+
+    With ``need_data`` false (reading the run: a report), data that is no longer where the
+    run found it is not an error: the run's recorded summary of it
+    (:class:`StoredData`) stands in, with a warning.
+    """
     run_dir = check_run_folder(run_dir)
     config = load_config(run_dir / "config.yaml")
     with RunStore(run_dir / "run.db") as store:
@@ -309,7 +365,21 @@ def open_run(run_dir: str | Path) -> OpenRun:
         started = validate_config(store.get_meta("config"), "run.db")
         if started.to_dict() != config.to_dict():
             raise HwnasError(f"{run_dir}: config.yaml differs from the one the run started with")
-    return OpenRun(run_dir, config, _Components(config, run_dir))
+        stored = store.get_meta("dataset")
+    try:
+        return OpenRun(run_dir, config, _Components(config, run_dir))
+    except DataError as error:
+        if need_data or not isinstance(stored, dict):
+            raise
+        import warnings
+
+        warnings.warn(
+            f"{error}: reading the run with what it recorded of its data (training, "
+            "export and baselines need the data itself)",
+            stacklevel=2,
+        )
+        data = StoredData.from_summary(stored)
+        return OpenRun(run_dir, config, _Components(config, run_dir, dataset=data))
 
 
 def new_run_folder(runs_dir: str | Path, run_id: str) -> Path:

@@ -448,3 +448,19 @@ def test_hwnas_export_takes_the_run_s_export_section_and_checks_its_flags(
     assert main(["export", str(run.path), "--no-measure"]) != 0
     err = capsys.readouterr().err
     assert "none meets the budgets" in err and "baselines went with it" in err
+
+
+def test_a_run_whose_data_moved_is_still_reported_but_not_exported(tmp_path) -> None:
+    # The report reads the run: the recorded sizes stand in for the data; export trains,
+    # and needs the data itself.
+    from hwnas.errors import DataError
+
+    config = {**TINY, "data": {"name": small_digits(tmp_path)}}
+    run = search(config, runs_dir=tmp_path, run_id="moved")
+    (tmp_path / "digits.npz").rename(tmp_path / "elsewhere.npz")
+    with pytest.warns(UserWarning, match=r"digits\.npz: no such file .*what it recorded"):
+        page = report_run(run.path)
+    data = json.loads((page.parent / "report.json").read_text())
+    assert data["split_sizes"] == {"val": 45, "test": 60} and data["evaluated"] > 0
+    with pytest.raises(DataError, match=r"digits\.npz: no such file"):
+        export_run(run.path, top_k=1, epochs=1, measure=False)
