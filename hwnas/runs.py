@@ -316,6 +316,7 @@ class StoredData:
     fingerprint: str | None = None
     vocabulary: tuple[str, ...] | None = None
     tokenizer: str | None = None
+    input_scale: str | None = None
 
     @classmethod
     def from_summary(cls, summary: dict[str, Any]) -> StoredData:
@@ -331,6 +332,7 @@ class StoredData:
             fingerprint=summary.get("fingerprint"),
             vocabulary=None if vocabulary is None else tuple(str(t) for t in vocabulary),
             tokenizer=summary.get("tokenizer"),
+            input_scale=summary.get("input_scale"),
         )
 
     def summary(self) -> dict[str, Any]:
@@ -345,6 +347,8 @@ class StoredData:
             "std": list(self.std),
             "fingerprint": self.fingerprint,
         }
+        if self.input_scale is not None:
+            out["input_scale"] = self.input_scale
         if self.vocabulary is not None:
             out |= {"vocabulary": list(self.vocabulary), "tokenizer": self.tokenizer}
         return out

@@ -61,6 +61,9 @@ def test_manifest_lists_verified_measured_models(exported) -> None:
         onnx.checker.check_model(proto)
         meta = {p.key: p.value for p in proto.metadata_props}
         assert meta["hwnas.arch"] == model["arch"]
+        # How a deployed model's input is made: the scale as the source had it.
+        assert meta["hwnas.input_scale"] == manifest["dataset"]["input_scale"] == "1"
+        assert meta["hwnas.preprocess"].startswith("x = (pixels / input_scale - input_mean)")
         assert float(meta["hwnas.measured_latency_ms"]) == pytest.approx(
             model["measured_latency_ms"], rel=1e-5
         )
@@ -464,3 +467,14 @@ def test_a_run_whose_data_moved_is_still_reported_but_not_exported(tmp_path) -> 
     assert data["split_sizes"] == {"val": 45, "test": 60} and data["evaluated"] > 0
     with pytest.raises(DataError, match=r"digits\.npz: no such file"):
         export_run(run.path, top_k=1, epochs=1, measure=False)
+
+
+def test_the_per_layer_note_compares_the_nodes_sum_with_the_measured_latency() -> None:
+    from hwnas.report.html import _layers_note
+
+    rows = [{"median_us": 2.0}] * 100 + [{"median_us": 48.0}]  # 248 µs over 101 nodes
+    many = _layers_note(rows, 0.068)
+    assert "101 nodes, 248 µs in all, against 68.0 µs measured" in many and "3.6x" in many
+    few = _layers_note([{"median_us": 30.0}, {"median_us": 23.0}], 0.061)
+    assert "53 µs in all, against 61.0 µs measured" in few and "x:" not in few
+    assert _layers_note(rows, None).endswith("248 µs in all.")

@@ -60,6 +60,10 @@ class Dataset:
             ``std`` are empty).
         tokenizer: For text, how texts became tokens (``char`` or ``word``); ``None`` for
             images.
+        input_scale: What the source's pixel values were divided by before normalising
+            (``"255"`` for 8-bit images, ``"65535"`` for 16-bit ones, ``"1"`` for float
+            arrays; text for a folder of both depths); ``None`` for text. A deployed model
+            wants ``(pixels / input_scale - mean) / std``, NCHW float32.
     """
 
     name: str
@@ -72,6 +76,7 @@ class Dataset:
     fingerprint: str
     vocabulary: tuple[str, ...] | None = None
     tokenizer: str | None = None
+    input_scale: str | None = None
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -86,17 +91,21 @@ class Dataset:
 
     def summary(self) -> dict[str, Any]:
         """A JSON-able description: name, shapes, classes, split sizes and fingerprint."""
-        return {
-            "name": self.name,
-            "input_shape": list(self.input_shape),
-            "num_classes": self.num_classes,
-            "classes": list(self.classes),
-            "sizes": {"train": len(self.train), "val": len(self.val), "test": len(self.test)},
-            "mean": list(self.mean),
-            "std": list(self.std),
-            "fingerprint": self.fingerprint,
-        } | (
-            {}
-            if self.vocabulary is None
-            else {"vocabulary": list(self.vocabulary), "tokenizer": self.tokenizer}
+        return (
+            {
+                "name": self.name,
+                "input_shape": list(self.input_shape),
+                "num_classes": self.num_classes,
+                "classes": list(self.classes),
+                "sizes": {"train": len(self.train), "val": len(self.val), "test": len(self.test)},
+                "mean": list(self.mean),
+                "std": list(self.std),
+                "fingerprint": self.fingerprint,
+            }
+            | ({} if self.input_scale is None else {"input_scale": self.input_scale})
+            | (
+                {}
+                if self.vocabulary is None
+                else {"vocabulary": list(self.vocabulary), "tokenizer": self.tokenizer}
+            )
         )

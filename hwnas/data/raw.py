@@ -33,6 +33,9 @@ class RawData:
             ``(N, L)``, which are neither scaled nor normalised); ``None`` for images.
         tokenizer: For text: how texts became tokens (``char`` or ``word``, see
             :mod:`hwnas.data.readers.text`); ``None`` for images.
+        input_scale: What the source's pixel values were divided by when a reader scaled
+            them itself (16-bit images: ``"65535"``), for the record; ``None``: ``scale``
+            (or its inference) says it.
     """
 
     x: np.ndarray
@@ -43,6 +46,7 @@ class RawData:
     scale: float | None = None
     vocabulary: tuple[str, ...] | None = None
     tokenizer: str | None = None
+    input_scale: str | None = None
 
     @classmethod
     def from_arrays(

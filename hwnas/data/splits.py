@@ -94,6 +94,7 @@ def build_dataset(
         mean=tuple(float(v) for v in mean_f.flatten()),
         std=tuple(float(v) for v in std_f.flatten()),
         fingerprint=digest,
+        input_scale=raw.input_scale or f"{_scale(raw.x, raw.scale):g}",
     )
 
 
@@ -181,12 +182,18 @@ def _stratified_split(
     return np.sort(keep), np.sort(out)
 
 
+def _scale(x: np.ndarray, scale: float | None) -> float:
+    """What raw pixels are divided by: ``scale``, else 255 for integers and 1 for floats."""
+    if scale is None:
+        return 255.0 if x.dtype.kind in "iu" else 1.0
+    return float(scale)
+
+
 def _to_float(
     x: np.ndarray, scale: float | None, image_size: tuple[int, int] | None
 ) -> torch.Tensor:
     """Scale raw pixels to float32 ``[0, 1]`` (integers) and resize to ``image_size``."""
-    if scale is None:
-        scale = 255.0 if x.dtype.kind in "iu" else 1.0
+    scale = _scale(x, scale)
     out = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
     if scale != 1.0:
         out.div_(scale)

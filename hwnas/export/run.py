@@ -478,6 +478,16 @@ def _export_one(
         "hwnas.device_id": device_id,
         "hwnas.input_mean": ",".join(f"{m:.6f}" for m in dataset.mean),
         "hwnas.input_std": ",".join(f"{s:.6f}" for s in dataset.std),
+        # Images: what a deployed model's input is made of (text: token ids, below).
+        **(
+            {}
+            if getattr(dataset, "input_scale", None) is None
+            else {
+                "hwnas.input_scale": str(dataset.input_scale),
+                "hwnas.preprocess": "x = (pixels / input_scale - input_mean) / input_std per "
+                "channel, float32, NCHW (channels: grayscale or RGB, as input_mean has)",
+            }
+        ),
         # Label i is classes[i] (an image folder's sub-folder names): JSON, so that names
         # with commas survive.
         "hwnas.classes": json.dumps(list(dataset.classes)),

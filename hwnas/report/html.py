@@ -53,9 +53,11 @@ def render(
         )
     if data.get("baselines_status") != "not shown":
         parts += _baselines(data)
+    measured = {m["name"]: m.get("measured_latency_ms") for m in data["exported"]}
     for model, rows in layers.items():
         parts.append(f"<h2>Per-layer latency: {html.escape(model)}</h2>")
         parts.append(_image(images, f"layers-{model}", "layers"))
+        parts.append(f"<p>{html.escape(_layers_note(rows, measured.get(model)))}</p>")
         parts.append(
             _table(
                 ["node", "op", "µs", "share"],
@@ -102,6 +104,25 @@ def _calibration(data: dict[str, Any]) -> str:
     from hwnas.export import calibration_text
 
     return calibration_text(data.get("calibration"))
+
+
+def _layers_note(rows: list[dict[str, Any]], measured_ms: float | None) -> str:
+    """What the per-node times are, and how their sum compares with the model's latency."""
+    total_us = sum(float(r["median_us"]) for r in rows)
+    text = (
+        "Per node, onnxruntime's profiler (median over the runs; it counts whole "
+        f"microseconds and adds its own cost to every node): {len(rows)} nodes, "
+        f"{total_us:.0f} µs in all"
+    )
+    if measured_ms:
+        ratio = total_us / (1000 * measured_ms)
+        text += f", against {1000 * measured_ms:.1f} µs measured for the whole model"
+        if ratio > 1.25:
+            text += (
+                f" ({ratio:.1f}x: with many small nodes the profiler's rounding and overhead "
+                "dominate; read the shares as an order of the nodes, not as times)"
+            )
+    return text + "."
 
 
 def _speed(data: dict[str, Any]) -> str:

@@ -51,6 +51,7 @@ def test_16_bit_grayscale_is_scaled_not_clipped(tmp_path: Path) -> None:
     assert bright.max() <= 40_000 / 65535 + 1e-6  # divided by 65535, not clipped at 255
 
     ds = load_dataset(str(tmp_path))
+    assert ds.input_scale == "65535"  # recorded for a deployed model's preprocessing
     x, y = _pixels(ds)
     per_image = x.mean(dim=(1, 2, 3))
     dim_label, bright_label = ds.classes.index("dim"), ds.classes.index("bright")
@@ -64,6 +65,17 @@ def test_16_bit_and_8_bit_images_share_one_scale(tmp_path: Path) -> None:
     _save(tmp_path / "b" / "narrow.png", np.full((3, 3), 51, np.uint8))  # 0.2 of 255
     raw = ImageFolderReader().read(tmp_path, None)
     np.testing.assert_allclose(raw.x[:, 0, 0, 0], [1.0, 1.0, 0.2, 0.2], atol=1e-6)
+    assert raw.input_scale == "255 for 8-bit images, 65535 for 16-bit ones"
+
+
+def test_the_pixel_scale_is_recorded_as_the_source_had_it(tmp_path: Path) -> None:
+    x = np.random.default_rng(0).integers(0, 256, (40, 6, 6)).astype(np.uint8)
+    y = np.arange(40) % 2
+    np.savez(tmp_path / "u8.npz", x=x, y=y)
+    np.savez(tmp_path / "f32.npz", x=x.astype(np.float32) / 255, y=y)
+    assert load_dataset(f"npz:{tmp_path / 'u8.npz'}").input_scale == "255"
+    assert load_dataset(f"npz:{tmp_path / 'f32.npz'}").input_scale == "1"
+    assert load_dataset("digits").summary()["input_scale"] == "16"  # scikit-learn's 0..16
 
 
 # --------------------------------------------------------------------------------------------

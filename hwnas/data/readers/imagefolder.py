@@ -101,6 +101,12 @@ class ImageFolderReader(PathReader):
             raw = RawData.from_arrays(where, x_all[:n], y_all[:n], classes, x_all[n:], y_all[n:])
         else:
             raw = RawData.from_arrays(where, x_all, y_all, classes)
+        if any(a.dtype != np.uint8 for a in arrays):  # scaled here, each by its bit depth
+            raw.input_scale = (
+                "65535"
+                if all(a.dtype != np.uint8 for a in arrays)
+                else "255 for 8-bit images, 65535 for 16-bit ones"
+            )
         check_varies(raw.x, where, "the training images", _CONSTANT_HINT)
         return raw
 
