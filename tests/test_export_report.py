@@ -478,3 +478,26 @@ def test_the_per_layer_note_compares_the_nodes_sum_with_the_measured_latency() -
     few = _layers_note([{"median_us": 30.0}, {"median_us": 23.0}], 0.061)
     assert "53 µs in all, against 61.0 µs measured" in few and "x:" not in few
     assert _layers_note(rows, None).endswith("248 µs in all.")
+
+
+def test_the_calibration_line_gives_the_figure_the_choice_was_made_on() -> None:
+    # A user trial read "25 % within ±10 % after (rescale)" next to a detail saying the
+    # rescaled predictor did better with 41 % of 29 points: the line now says the latter.
+    from hwnas.export import calibration_text
+
+    judged = {
+        **CALIBRATION,
+        "action": "rescale",
+        "after": {"ratio": 1.18, "spearman": 0.9, "within_10pct": 0.25},
+        "judged": {
+            "rescaled": {"within_10pct": 0.41, "points": 29},
+            "refitted": {"within_10pct": 0.30, "points": 30},
+        },
+    }
+    text = calibration_text(judged)
+    assert text.endswith(
+        "; 41 % of 29 held-out points within ±10 % after (rescale, kept over the re-profile)"
+    )
+    refit = {**judged, "action": "reprofile"}
+    assert "30 % of 30 held-out points" in calibration_text(refit)
+    assert "kept over the rescale" in calibration_text(refit)

@@ -97,7 +97,18 @@ def calibration_text(calibration: dict[str, Any] | None) -> str:
         f"{_num(before.get('spearman'))} before"
     )
     action = calibration.get("action")
-    if after:
+    judged = (calibration.get("judged") or {}).get(
+        "rescaled" if action == "rescale" else "refitted"
+    )
+    if after and judged:
+        # Rescale and re-profile compared on more points than the fresh ones: the figure
+        # the choice was made on, as the detail says it.
+        text += (
+            f"; {_pct(judged.get('within_10pct'))} of {judged.get('points')} held-out points "
+            f"within ±10 % after ({action}, kept over the "
+            f"{'re-profile' if action == 'rescale' else 'rescale'})"
+        )
+    elif after:
         text += f"; {_pct(after.get('within_10pct'))} within ±10 % after ({action})"
     elif action == "scale":
         text += "; predictions scaled by the median ratio"

@@ -227,7 +227,7 @@ def _exported(data: dict[str, Any]) -> list[str]:
     parts.append(_columns(EXPORTED_COLUMNS, data["exported"]))
     parts.append(
         "<p>Accuracies with a Wilson 95 % interval over the split's "
-        f"{data.get('split_sizes', {}).get('test', '?')} test images.</p>"
+        f"{data.get('split_sizes', {}).get('test', '?')} test samples.</p>"
     )
     gap = data.get("val_test_gap")
     if gap:
