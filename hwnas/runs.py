@@ -374,7 +374,10 @@ def open_run(run_dir: str | Path, *, need_data: bool = True) -> OpenRun:
         return OpenRun(run_dir, config, _Components(config, run_dir))
     except DataError as error:
         if need_data or not isinstance(stored, dict):
-            raise
+            raise DataError(
+                f"{error}; {run_dir} reads its data where its search found it (put the data "
+                "back there, or link it; hwnas report reads the run without it)"
+            ) from None
         import warnings
 
         warnings.warn(
