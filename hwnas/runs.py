@@ -371,7 +371,7 @@ def open_run(run_dir: str | Path, *, need_data: bool = True) -> OpenRun:
             raise HwnasError(f"{run_dir}: config.yaml differs from the one the run started with")
         stored = store.get_meta("dataset")
     try:
-        return OpenRun(run_dir, config, _Components(config, run_dir))
+        components = _Components(config, run_dir)
     except DataError as error:
         if need_data or not isinstance(stored, dict):
             raise DataError(
@@ -387,6 +387,18 @@ def open_run(run_dir: str | Path, *, need_data: bool = True) -> OpenRun:
         )
         data = StoredData.from_summary(stored)
         return OpenRun(run_dir, config, _Components(config, run_dir, dataset=data))
+    was = stored.get("fingerprint") if isinstance(stored, dict) else None
+    now = getattr(components.dataset, "fingerprint", None)
+    if was and now and was != now:
+        import warnings
+
+        warnings.warn(
+            f"{run_dir}: its data changed since the search (fingerprint {now}, the search's "
+            f"{was}): figures read now (split sizes, training, evaluation) are of the data "
+            "as it is, not as the search saw it",
+            stacklevel=2,
+        )
+    return OpenRun(run_dir, config, components)
 
 
 def new_run_folder(runs_dir: str | Path, run_id: str) -> Path:
@@ -406,7 +418,7 @@ def new_run_folder(runs_dir: str | Path, run_id: str) -> Path:
     ):
         raise ConfigError(
             "run_id",
-            "a plain folder name (no '/', not starting with '.') of at most 200 characters",
+            "a plain folder name (no '/' or '\\', not starting with '.') of at most 200 characters",
             run_id,
         )
     final = Path(runs_dir) / run_id

@@ -82,6 +82,11 @@ def test_manifest_lists_verified_measured_models(exported) -> None:
             )
             assert float(own["hwnas.val_accuracy"]) == pytest.approx(info["val_accuracy"], abs=1e-6)
             assert own["hwnas.fp32_measured_latency_ms"] == meta["hwnas.measured_latency_ms"]
+            assert own["hwnas.fp32_val_accuracy"] == meta["hwnas.val_accuracy"]
+            # fp32's feasibility is fp32's: not claimed for the variant in its plain keys.
+            assert (
+                "hwnas.feasible" not in own and own["hwnas.fp32_feasible"] == meta["hwnas.feasible"]
+            )
             assert "hwnas.predicted_latency_ms" not in own
             assert info["measured_latency_ms"] > 0 and 0 <= info["val_accuracy"] <= 1
             assert isinstance(info["parity"], bool) and info["parity_rule"]
@@ -448,7 +453,7 @@ def test_hwnas_export_takes_the_run_s_export_section_and_checks_its_flags(
         "budgets_unmet",
         lambda manifest, path: BudgetsUnmetError(f"{path}: none meets the budgets", manifest),
     )
-    assert main(["export", str(run.path), "--no-measure"]) != 0
+    assert main(["export", str(run.path), "--no-measure"]) == 1  # ran; misses the budgets
     err = capsys.readouterr().err
     assert "none meets the budgets" in err and "baselines went with it" in err
 
@@ -467,6 +472,11 @@ def test_a_run_whose_data_moved_is_still_reported_but_not_exported(tmp_path) -> 
     assert data["split_sizes"] == {"val": 45, "test": 60} and data["evaluated"] > 0
     with pytest.raises(DataError, match=r"digits\.npz: no such file.*put the data back there"):
         export_run(run.path, top_k=1, epochs=1, measure=False)
+    # Put back changed (one sample fewer): read, with a warning that it is not the same.
+    with np.load(tmp_path / "elsewhere.npz") as kept:
+        np.savez(tmp_path / "digits.npz", x=kept["x"][:-1], y=kept["y"][:-1])
+    with pytest.warns(UserWarning, match=r"its data changed since the search \(fingerprint"):
+        report_run(run.path)
 
 
 def test_the_per_layer_note_compares_the_nodes_sum_with_the_measured_latency() -> None:
@@ -498,6 +508,8 @@ def test_the_calibration_line_gives_the_figure_the_choice_was_made_on() -> None:
     assert text.endswith(
         "; 41 % of 29 held-out points within ±10 % after (rescale, kept over the re-profile)"
     )
+    failed = calibration_text({**judged, "judged": None, "passed": False})
+    assert failed.endswith("25 % within ±10 % after (rescale), still off beyond tolerance")
     refit = {**judged, "action": "reprofile"}
     assert "30 % of 30 held-out points" in calibration_text(refit)
     assert "kept over the rescale" in calibration_text(refit)

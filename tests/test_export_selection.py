@@ -640,3 +640,23 @@ def test_with_three_objectives_the_best_on_each_comes_first() -> None:
     kept, _dropped, reasons = keep_best(models, objectives, 3)
     assert [m.name for m in kept] == ["a", "fast", "small"]
     assert "validation accuracy, measured latency and parameters" in reasons["c"]
+
+
+def test_a_spare_over_a_budget_says_so() -> None:
+    from dataclasses import replace
+
+    from hwnas.export.keep import keep_best
+
+    over = replace(_trained("a", 0.99, 0.05), feasible=False, broken_budgets=["latency_ms <= 0.04"])
+    front = [
+        over,
+        _trained("b", 0.98, 0.03),
+        _trained("c", 0.97, 0.02),
+        _trained("d", 0.96, 0.01),
+        _trained("e", 0.95, 0.005),
+    ]
+    kept, _, reasons = keep_best(front, ("error", "latency_ms"), 2)
+    assert [m.name for m in kept] == ["b", "e"]
+    assert reasons["a"] == (
+        "a spare: breaks latency_ms <= 0.04 once trained and measured (those kept meet them)"
+    )

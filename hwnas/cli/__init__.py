@@ -2,7 +2,9 @@
 
 Every subcommand takes ``--json`` (machine-readable output on stdout). Commands that write
 files take ``--out PATH`` and say where they wrote. Errors a user can fix exit with code 2
-and one message on stderr, without a traceback.
+and one message on stderr, without a traceback; a job that ran but whose result misses the
+budgets (nothing feasible found, no exported model meeting them) or a check that failed
+exits with 1.
 
 Each command group lives in its own module with an ``add_parser(commands)`` function;
 :data:`COMMAND_MODULES` lists them in ``--help`` order.
@@ -20,7 +22,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from hwnas.errors import HwnasError
+from hwnas.errors import BudgetsUnmetError, HwnasError, NothingFeasibleError
 
 COMMAND_MODULES = (
     "hwnas.cli.space",
@@ -76,6 +78,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.showwarning = _show_warning
     try:
         code = args.handler(args)  # a handler may return an exit code (1: a check failed)
+    except (BudgetsUnmetError, NothingFeasibleError) as error:
+        # The job ran and its result misses the budgets (what it wrote says how close it
+        # came): 1, as a search that finds nothing feasible; not 2, a bad input.
+        print(f"hwnas: {error}", file=sys.stderr)
+        return 1
     except HwnasError as error:
         print(f"hwnas: error: {error}", file=sys.stderr)
         return 2

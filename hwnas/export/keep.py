@@ -170,6 +170,9 @@ def _spare_reason(
     words: str,
 ) -> str:
     """Why trained model ``i`` was left out once ``kept`` filled every place."""
+    if not models[i].feasible and any(models[j].feasible for j in kept):
+        broken = "; ".join(models[i].broken_budgets) or "a budget"
+        return f"a spare: breaks {broken} once trained and measured (those kept meet them)"
     over = [j for j in kept if np.all(F[j] <= F[i]) and np.any(F[j] < F[i])]
     if over:
         return (

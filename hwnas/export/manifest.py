@@ -110,6 +110,9 @@ def calibration_text(calibration: dict[str, Any] | None) -> str:
         )
     elif after:
         text += f"; {_pct(after.get('within_10pct'))} within ±10 % after ({action})"
+    if after:
+        if calibration.get("passed") is False:
+            text += ", still off beyond tolerance"
     elif action == "scale":
         text += "; predictions scaled by the median ratio"
     elif action and action != "none":
@@ -127,15 +130,17 @@ SPEED_SPREAD_WARN = 1.1
 
 
 def speed_text(speed: dict[str, Any] | None) -> str:
-    """One line saying how far the machine's speed moved while export measured (the
-    manifest's ``speed``, :meth:`hwnas.profiling.drift.SpeedReference.spread`); empty when
-    not recorded."""
+    """One line saying how far the machine's speed moved while the exporting process
+    measured (in ``hwnas run`` the calibration's measurements too; the manifest's
+    ``speed``, :meth:`hwnas.profiling.drift.SpeedReference.spread`); empty when not
+    recorded."""
     if not speed or not speed.get("p90_over_p10"):
         return ""
     ratio = float(speed["p90_over_p10"])
     text = (
-        f"latency figures are at this machine's typical speed while it measured (anchor "
-        f"model {speed['anchor_level_ms']:.4g} ms); its speed moved: the anchor's medians over "
+        f"latency figures are at this machine's typical speed while this process measured "
+        f"(anchor model {speed['anchor_level_ms']:.4g} ms); its speed moved: the anchor's "
+        "medians over "
         f"{speed['windows']} windows of a few calls spanned {speed['anchor_p10_ms']:.4g}-"
         f"{speed['anchor_p90_ms']:.4g} ms (10th-90th percentile, {ratio:.2f}x)"
     )

@@ -233,15 +233,26 @@ def make_variant(
 
 def own_metadata(path: Path, variant: str, figures: Mapping[str, Any]) -> None:
     """Give a variant file (converted with the fp32 file's metadata) its own figures:
-    ``hwnas.variant``, its accuracies and measured latency; the latency predictions,
-    which are fp32's, move to ``hwnas.fp32_*`` keys."""
+    ``hwnas.variant``, its accuracies and measured latency; fp32's figures (latencies,
+    accuracies, feasibility) move to ``hwnas.fp32_*`` keys."""
     import onnx
 
     from hwnas.io import atomic_write_bytes
 
     proto = onnx.load(str(path))
     props = {p.key: p.value for p in proto.metadata_props}
-    for key in ("predicted_latency_ms", "search_predicted_latency_ms", "measured_latency_ms"):
+    fp32_only = (
+        "predicted_latency_ms",
+        "search_predicted_latency_ms",
+        "measured_latency_ms",
+        "val_accuracy",
+        "test_accuracy",
+        # Judged on fp32's figures; the variant's own latency and accuracies are its
+        # plain keys (and in the manifest).
+        "feasible",
+        "broken_budgets",
+    )
+    for key in fp32_only:
         if f"hwnas.{key}" in props:
             props[f"hwnas.fp32_{key}"] = props.pop(f"hwnas.{key}")
     ms = figures.get("measured_latency_ms")
