@@ -28,14 +28,12 @@ from typing import Any
 import yaml
 
 from hwnas.config import SearchConfig, check_runnable_here, load_config, validate_config
+from hwnas.data.checks import check_text_data, write_vocabulary
 from hwnas.errors import ConfigError, DataError, HwnasError
 from hwnas.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from hwnas.profiling.calibration import CALIBRATION_FILE, RUN_PREDICTOR_FILE
 from hwnas.search import CheapMetrics, SearchResult, run_search
 from hwnas.store import RunStore
-
-#: The run's vocabulary (text data only): ``runs/<id>/vocabulary.json``.
-VOCABULARY_FILE = "vocabulary.json"
 
 
 @dataclass
@@ -300,60 +298,6 @@ def check_run_folder(run_dir: str | Path) -> Path:
     return run_dir
 
 
-@dataclass(frozen=True)
-class StoredData:
-    """What a run recorded of its dataset (the store's ``dataset``, :meth:`Dataset.summary`):
-    enough to read the run (its report) once the data is no longer where it was. It has
-    no samples: nothing can be trained or evaluated on it."""
-
-    name: str
-    input_shape: tuple[int, ...]
-    num_classes: int
-    classes: tuple[str, ...]
-    sizes: dict[str, int]
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    fingerprint: str | None = None
-    vocabulary: tuple[str, ...] | None = None
-    tokenizer: str | None = None
-    input_scale: str | None = None
-
-    @classmethod
-    def from_summary(cls, summary: dict[str, Any]) -> StoredData:
-        vocabulary = summary.get("vocabulary")
-        return cls(
-            name=str(summary["name"]),
-            input_shape=tuple(int(v) for v in summary["input_shape"]),
-            num_classes=int(summary["num_classes"]),
-            classes=tuple(str(c) for c in summary["classes"]),
-            sizes={str(k): int(v) for k, v in summary["sizes"].items()},
-            mean=tuple(float(v) for v in summary["mean"]),
-            std=tuple(float(v) for v in summary["std"]),
-            fingerprint=summary.get("fingerprint"),
-            vocabulary=None if vocabulary is None else tuple(str(t) for t in vocabulary),
-            tokenizer=summary.get("tokenizer"),
-            input_scale=summary.get("input_scale"),
-        )
-
-    def summary(self) -> dict[str, Any]:
-        """As recorded."""
-        out: dict[str, Any] = {
-            "name": self.name,
-            "input_shape": list(self.input_shape),
-            "num_classes": self.num_classes,
-            "classes": list(self.classes),
-            "sizes": dict(self.sizes),
-            "mean": list(self.mean),
-            "std": list(self.std),
-            "fingerprint": self.fingerprint,
-        }
-        if self.input_scale is not None:
-            out["input_scale"] = self.input_scale
-        if self.vocabulary is not None:
-            out |= {"vocabulary": list(self.vocabulary), "tokenizer": self.tokenizer}
-        return out
-
-
 def open_run(run_dir: str | Path, *, need_data: bool = True) -> OpenRun:
     """Open and check a run folder (config.yaml and run.db that agree).
 
@@ -385,6 +329,8 @@ def open_run(run_dir: str | Path, *, need_data: bool = True) -> OpenRun:
             "export and baselines need the data itself)",
             stacklevel=2,
         )
+        from hwnas.data.dataset import StoredData
+
         data = StoredData.from_summary(stored)
         return OpenRun(run_dir, config, _Components(config, run_dir, dataset=data))
     was = stored.get("fingerprint") if isinstance(stored, dict) else None
@@ -429,56 +375,6 @@ def new_run_folder(runs_dir: str | Path, run_id: str) -> Path:
 
 def _new_run_id(config: SearchConfig) -> str:
     return f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def check_text_data(config: SearchConfig, dataset: Any = None) -> Any:
-    """Text data needs a space that reads token ids with room for the whole vocabulary:
-    checked before anything is profiled or trained. Returns the text dataset (``dataset``
-    when given, else loaded here), or ``None`` (images are not loaded here).
-
-    Raises:
-        ConfigError: The space reads no token ids (it has no ``vocab_size``), or the
-            dataset's vocabulary is larger than the space's ``vocab_size``.
-    """
-    from hwnas.data.load import is_text_source
-    from hwnas.spaces import create_space
-
-    if not is_text_source(config.data.name):
-        return None
-    space = create_space(config.space.name, **config.space.options())
-    vocab_size = space.vocab_size
-    if vocab_size is None:
-        raise ConfigError(
-            "space.name",
-            "a space that reads token ids (such as transformer) for text data",
-            config.space.name,
-        )
-    dataset = config.data.load() if dataset is None else dataset
-    vocabulary = dataset.vocabulary or ()
-    if len(vocabulary) > int(vocab_size):
-        raise ConfigError(
-            "data.max_vocab",
-            f"at most the space's vocab_size ({vocab_size}; or raise space.vocab_size): "
-            f"the data's vocabulary has {len(vocabulary)} tokens",
-            config.data.max_vocab,
-        )
-    return dataset
-
-
-def write_vocabulary(run_dir: str | Path, dataset: Any) -> Path | None:
-    """Write ``run_dir/vocabulary.json`` (atomically) for text data, so that a user can
-    tokenise new text for the run's models (:func:`hwnas.data.readers.text.vocabulary_record`);
-    returns its path, or ``None`` for images."""
-    from hwnas.data.readers.text import vocabulary_record
-
-    if dataset.vocabulary is None:
-        return None
-    record = vocabulary_record(
-        dataset.vocabulary, dataset.input_shape[0], dataset.tokenizer or "char"
-    )
-    return atomic_write_json(
-        Path(run_dir) / VOCABULARY_FILE, {**record, "classes": list(dataset.classes)}
-    )
 
 
 def search(

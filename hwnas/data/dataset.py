@@ -9,7 +9,7 @@ import torch
 
 from hwnas.errors import DataError
 
-__all__ = ["Dataset", "Split"]
+__all__ = ["Dataset", "Split", "StoredData"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -109,3 +109,57 @@ class Dataset:
                 else {"vocabulary": list(self.vocabulary), "tokenizer": self.tokenizer}
             )
         )
+
+
+@dataclass(frozen=True)
+class StoredData:
+    """What a run recorded of its dataset (the store's ``dataset``, :meth:`Dataset.summary`):
+    enough to read the run (its report) once the data is no longer where it was. It has
+    no samples: nothing can be trained or evaluated on it."""
+
+    name: str
+    input_shape: tuple[int, ...]
+    num_classes: int
+    classes: tuple[str, ...]
+    sizes: dict[str, int]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    fingerprint: str | None = None
+    vocabulary: tuple[str, ...] | None = None
+    tokenizer: str | None = None
+    input_scale: str | None = None
+
+    @classmethod
+    def from_summary(cls, summary: dict[str, Any]) -> StoredData:
+        vocabulary = summary.get("vocabulary")
+        return cls(
+            name=str(summary["name"]),
+            input_shape=tuple(int(v) for v in summary["input_shape"]),
+            num_classes=int(summary["num_classes"]),
+            classes=tuple(str(c) for c in summary["classes"]),
+            sizes={str(k): int(v) for k, v in summary["sizes"].items()},
+            mean=tuple(float(v) for v in summary["mean"]),
+            std=tuple(float(v) for v in summary["std"]),
+            fingerprint=summary.get("fingerprint"),
+            vocabulary=None if vocabulary is None else tuple(str(t) for t in vocabulary),
+            tokenizer=summary.get("tokenizer"),
+            input_scale=summary.get("input_scale"),
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """As recorded."""
+        out: dict[str, Any] = {
+            "name": self.name,
+            "input_shape": list(self.input_shape),
+            "num_classes": self.num_classes,
+            "classes": list(self.classes),
+            "sizes": dict(self.sizes),
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "fingerprint": self.fingerprint,
+        }
+        if self.input_scale is not None:
+            out["input_scale"] = self.input_scale
+        if self.vocabulary is not None:
+            out |= {"vocabulary": list(self.vocabulary), "tokenizer": self.tokenizer}
+        return out
