@@ -89,6 +89,11 @@ class Dataset:
         """The number of classes."""
         return len(self.classes)
 
+    @property
+    def sizes(self) -> dict[str, int]:
+        """The number of samples of each split (``train``, ``val``, ``test``)."""
+        return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
+
     def summary(self) -> dict[str, Any]:
         """A JSON-able description: name, shapes, classes, split sizes and fingerprint."""
         return (
@@ -97,7 +102,7 @@ class Dataset:
                 "input_shape": list(self.input_shape),
                 "num_classes": self.num_classes,
                 "classes": list(self.classes),
-                "sizes": {"train": len(self.train), "val": len(self.val), "test": len(self.test)},
+                "sizes": self.sizes,
                 "mean": list(self.mean),
                 "std": list(self.std),
                 "fingerprint": self.fingerprint,
@@ -145,21 +150,3 @@ class StoredData:
             tokenizer=summary.get("tokenizer"),
             input_scale=summary.get("input_scale"),
         )
-
-    def summary(self) -> dict[str, Any]:
-        """As recorded."""
-        out: dict[str, Any] = {
-            "name": self.name,
-            "input_shape": list(self.input_shape),
-            "num_classes": self.num_classes,
-            "classes": list(self.classes),
-            "sizes": dict(self.sizes),
-            "mean": list(self.mean),
-            "std": list(self.std),
-            "fingerprint": self.fingerprint,
-        }
-        if self.input_scale is not None:
-            out["input_scale"] = self.input_scale
-        if self.vocabulary is not None:
-            out |= {"vocabulary": list(self.vocabulary), "tokenizer": self.tokenizer}
-        return out

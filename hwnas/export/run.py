@@ -481,7 +481,7 @@ def _export_one(
         # Images: what a deployed model's input is made of (text: token ids, below).
         **(
             {}
-            if getattr(dataset, "input_scale", None) is None
+            if dataset.input_scale is None
             else {
                 "hwnas.input_scale": str(dataset.input_scale),
                 "hwnas.preprocess": "x = (pixels / input_scale - input_mean) / input_std per "

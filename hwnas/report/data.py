@@ -192,18 +192,10 @@ def gather(run_dir: str | Path, *, baselines: bool = True) -> RunData:
         device=device,
         manifest=load_manifest(run.path),
         baselines=_read_json(baselines_path) if baselines and baselines_path.is_file() else None,
-        sizes=_split_sizes(components.dataset),
+        sizes={k: components.dataset.sizes[k] for k in ("val", "test")},
         calibration=load_calibration(run.path),
         space=components.space,
     )
-
-
-def _split_sizes(dataset: Any) -> dict[str, int]:
-    """Validation and test sizes of the run's dataset (loaded, or as the run recorded it)."""
-    sizes = getattr(dataset, "sizes", None)
-    if sizes is not None:
-        return {"val": int(sizes["val"]), "test": int(sizes["test"])}
-    return {"val": len(dataset.val), "test": len(dataset.test)}
 
 
 def _read_json(path: Path) -> dict[str, Any]:
